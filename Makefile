@@ -1,0 +1,45 @@
+# Two commands for a new user: `make repro` (the whole pipeline) and `make test`.
+# Everything installs into .venv inside the repo; state of DVC, Prefect and Ray stays in the repo too.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export RAY_USAGE_STATS_ENABLED := 0
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PROFILE ?=
+
+.PHONY: install repro test bench clean lint
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m eat.setup_state
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+repro: $(STAMP)
+ifneq ($(PROFILE),)
+	$(BIN)/python -m eat.config apply configs/$(PROFILE).yaml
+endif
+	$(BIN)/dvc repro
+	@$(BIN)/python -m eat.where
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m eat.bench --out reports/bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check eat stages flows metrics tests
+
+clean:
+	rm -rf data/synth data/interim reports/synth reports/bench .pytest_cache
+	-$(BIN)/dvc gc --workspace --force 2>/dev/null

@@ -1,0 +1,1 @@
+"""EAT reproduction: data, models, training and evaluation of Gan et al., ICCV 2023."""

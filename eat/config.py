@@ -1,0 +1,309 @@
+"""Typed, validated run parameters loaded from ``params.yaml``.
+
+``params.yaml`` is the single source of run parameters, one section per stage
+(DVC tracks each stage's keys). This module turns it into frozen pydantic
+objects: an unknown key or a value of the wrong type is a :class:`ConfigError`
+that names the file and the dotted key. Profiles (``configs/*.yaml``) are
+partial overlays of the same shape, merged on top with :func:`apply_profile`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+EMOTIONS: tuple[str, ...] = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
+"""MEAD's eight emotions, in the official EAT label order (ang, con, dis, fea, hap, neu, sad, sur)."""
+
+# EAMM's MEAD test identities (Ji et al., SIGGRAPH 2022), used by EAT's evaluation (SPEC.md).
+MEAD_TEST_IDENTITIES: tuple[str, ...] = ("M003", "M030", "W009", "W015")
+
+
+class ConfigError(ValueError):
+    """A parameter file is missing, unreadable, or has an invalid key or value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class FrameSize(_Section):
+    width: int = Field(gt=15, le=4096)
+    height: int = Field(gt=15, le=4096)
+
+    @model_validator(mode="after")
+    def _even(self) -> FrameSize:
+        if self.width % 2 or self.height % 2:
+            raise ValueError("width and height must be even (H.264 with yuv420p)")
+        return self
+
+
+class MeadSynthConfig(_Section):
+    """Miniature MEAD: per identity, neutral clips plus every emotion × level on shared sentences."""
+
+    train_identities: list[str] = Field(min_length=1)
+    test_identities: list[str] = Field(min_length=1)
+    emotions: list[Literal[EMOTIONS]] = Field(min_length=1)  # type: ignore[valid-type]
+    levels: list[int] = Field(min_length=1)
+    neutral_sentences: int = Field(ge=1)
+    sentences_per_level: int = Field(ge=1)
+    fps: float = Field(gt=0)
+    audio_rate: int = Field(ge=8000)
+    frame: FrameSize
+    face_half_width_px: float = Field(gt=8)
+
+    @model_validator(mode="after")
+    def _check(self) -> MeadSynthConfig:
+        for name in self.train_identities + self.test_identities:
+            if len(name) != 4 or name[0] not in "MW" or not name[1:].isdigit():
+                raise ValueError(f"MEAD identity {name!r} must look like M0xx or W0xx")
+        if set(self.train_identities) & set(self.test_identities):
+            raise ValueError("an identity is both in train_identities and test_identities")
+        if any(level not in (1, 2, 3) for level in self.levels):
+            raise ValueError("levels must be among 1, 2, 3 (MEAD's intensities)")
+        if self.sentences_per_level > self.neutral_sentences:
+            raise ValueError("sentences_per_level cannot exceed neutral_sentences: emotional clips reuse the "
+                             "neutral sentences so that every emotional clip has a neutral partner")
+        return self
+
+
+class LrwSynthConfig(_Section):
+    """Miniature LRW: word-centred 29-frame clips, 256², 25 fps, audio inside the mp4."""
+
+    words: list[str] = Field(min_length=1)
+    clips_per_split: dict[Literal["train", "val", "test"], int]
+    identities: int = Field(ge=1)
+    fps: float = Field(gt=0)
+    frames: int = Field(ge=5)
+    audio_rate: int = Field(ge=8000)
+    frame: FrameSize
+    face_half_width_px: float = Field(gt=8)
+
+
+class VoxSynthConfig(_Section):
+    """Miniature VoxCeleb2: 224², 25 fps mp4 plus m4a per utterance."""
+
+    identities: int = Field(ge=1)
+    videos_per_identity: int = Field(ge=1)
+    utterances_per_video: int = Field(ge=1)
+    fps: float = Field(gt=0)
+    audio_rate: int = Field(ge=8000)
+    frame: FrameSize
+    face_half_width_px: float = Field(gt=8)
+
+
+class SynthConfig(_Section):
+    """The ``synth`` stage: the embedded synthetic MEAD/LRW/VoxCeleb2 miniature."""
+
+    mead: MeadSynthConfig
+    lrw: LrwSynthConfig
+    voxceleb2: VoxSynthConfig
+    workers: int = Field(ge=1, le=64)
+    crf: int = Field(ge=0, le=51)
+
+
+class DataConfig(_Section):
+    """Where the raw datasets live. Point these at real downloads to run at paper scale."""
+
+    mead_root: str
+    lrw_root: str
+    voxceleb2_root: str
+
+
+class SignalConfig(_Section):
+    """Common signal format after normalisation (SPEC.md, Signals): video, audio, mel, window."""
+
+    fps: float = Field(gt=0)
+    audio_rate: int = Field(ge=8000)
+    image_size: int = Field(ge=32)
+    n_mels: int = Field(ge=8)
+    n_fft: int = Field(ge=64)
+    hop_length: int = Field(ge=1)
+    window_frames: int = Field(ge=1)   # 2w + 1 frames around frame i (A2ET window)
+
+    @model_validator(mode="after")
+    def _one_mel_per_frame(self) -> SignalConfig:
+        if self.hop_length * self.fps != self.audio_rate:
+            raise ValueError("hop_length must be audio_rate / fps so that one mel frame matches one video frame")
+        if self.window_frames % 2 == 0:
+            raise ValueError("window_frames must be odd (2w + 1)")
+        return self
+
+
+class LatentConfig(_Section):
+    """3D keypoint model (OSFV / face-vid2vid) sizes, after the official EAT configuration."""
+
+    num_kp: int = Field(ge=1)
+    feature_channel: int = Field(ge=1)
+    kp_block_expansion: int = Field(ge=1)
+    kp_max_features: int = Field(ge=1)
+    kp_num_blocks: int = Field(ge=1)
+    reshape_depth: int = Field(ge=1)
+    gen_block_expansion: int = Field(ge=1)
+    gen_max_features: int = Field(ge=1)
+    gen_down_blocks: int = Field(ge=1)
+    gen_res_blocks: int = Field(ge=1)
+    pose_bins: int = Field(ge=2)
+    pca_components: int = Field(ge=1)
+
+
+class A2ETConfig(_Section):
+    """Audio-to-expression transformer sizes (Sec. 3.1.2, App. A)."""
+
+    encoder_layers: int = Field(ge=1)
+    decoder_layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    ffn_dim: int = Field(ge=1)
+    d_model: int = Field(ge=8)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> A2ETConfig:
+        if self.d_model % self.heads:
+            raise ValueError("d_model must be divisible by heads")
+        return self
+
+
+class AdaptationConfig(_Section):
+    """Emotional adaptation modules (Sec. 3.2): mapper, prompts, EDN, EAM."""
+
+    z_dim: int = Field(ge=1)
+    mapper_hidden: int = Field(ge=1)
+    mapper_shared_layers: int = Field(ge=1)
+    mapper_unshared_layers: int = Field(ge=1)
+    prompts: Literal["none", "shallow", "deep"]
+
+
+class OptimConfig(_Section):
+    """Adam settings (Sec. 4): lr 1.5e-4 for A2ET, 2e-4 for the rest, betas (0.5, 0.999)."""
+
+    lr_a2et: float = Field(gt=0)
+    lr: float = Field(gt=0)
+    betas: list[float] = Field(min_length=2, max_length=2)
+
+
+class Params(_Section):
+    """Everything in ``params.yaml``."""
+
+    seed: int
+    data: DataConfig
+    synth: SynthConfig
+    signal: SignalConfig
+    latent: LatentConfig
+    a2et: A2ETConfig
+    adaptation: AdaptationConfig
+    optim: OptimConfig
+
+
+def _format_errors(path: Path | str, err: ValidationError) -> str:
+    lines = [f"{path}: invalid parameters"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (remove it or check its spelling)")
+        else:
+            lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def parse_params(data: dict[str, Any], source: Path | str = "params.yaml") -> Params:
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from None
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate a params file; raises :class:`ConfigError` naming the bad key."""
+    return parse_params(read_yaml(path), path)
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any], _prefix: str = "") -> dict[str, Any]:
+    """Return ``base`` with ``overlay`` merged in; an overlay key absent from base is an error."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        dotted = f"{_prefix}{key}"
+        if key not in out:
+            raise ConfigError(f"profile key {dotted} does not exist in params.yaml")
+        if isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = deep_merge(out[key], value, f"{dotted}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(overlay: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``: the keys ``dvc exp run -S`` takes."""
+    flat: dict[str, Any] = {}
+    for key, value in overlay.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def write_yaml_atomic(path: Path | str, data: dict[str, Any]) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False, default_flow_style=None, width=100)
+    os.replace(tmp, path)
+
+
+def apply_profile(profile: Path | str, params: Path | str = "params.yaml") -> Params:
+    """Merge a profile overlay into ``params`` (validated first, then written atomically)."""
+    merged = deep_merge(read_yaml(params), read_yaml(profile))
+    validated = parse_params(merged, f"{params} + {profile}")
+    write_yaml_atomic(params, merged)
+    return validated
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eat.config", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("check", help="validate params.yaml").add_argument("--params", default="params.yaml")
+    apply = sub.add_parser("apply", help="merge a profile (configs/NAME.yaml) into params.yaml")
+    apply.add_argument("profile")
+    apply.add_argument("--params", default="params.yaml")
+    over = sub.add_parser("overrides", help="print a profile as `-S key=value` arguments for dvc exp run")
+    over.add_argument("profile")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "check":
+            load_params(args.params)
+        elif args.cmd == "apply":
+            apply_profile(args.profile, args.params)
+        else:
+            for key, value in flatten(read_yaml(args.profile)).items():
+                print(f"-S '{key}={json.dumps(value)}'", end=" ")
+            print()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

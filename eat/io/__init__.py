@@ -1,0 +1,1 @@
+"""Reading and writing media and tables, atomically."""

@@ -1,0 +1,105 @@
+"""Encode video and audio with the ffmpeg binary that ``imageio-ffmpeg`` ships.
+
+No system ffmpeg is needed. Outputs are bit-exact (no encoder version or
+timestamps in the container, one encoder thread), so the same frames and
+samples give byte-identical files, which keeps DVC's content hashes stable.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import soundfile as sf
+
+from eat.io.atomic import atomic_path
+
+_BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
+
+
+def ffmpeg_exe() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _run(args: list[str], target: Path, stdin_bytes: Iterable[bytes] | None = None) -> None:
+    cmd = [ffmpeg_exe(), "-nostdin" if stdin_bytes is None else "-hide_banner", "-y", "-loglevel", "error", *args]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_bytes is not None else None,
+                            stderr=subprocess.PIPE)
+    try:
+        if stdin_bytes is not None:
+            assert proc.stdin is not None
+            for chunk in stdin_bytes:
+                proc.stdin.write(chunk)
+            proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    finally:
+        code = proc.wait()
+    if code != 0:
+        raise RuntimeError(f"ffmpeg failed writing {target}: {err.strip()[-800:]}")
+
+
+def _wav(samples: np.ndarray, rate: int, folder: str) -> str:
+    path = str(Path(folder) / "audio.wav")
+    sf.write(path, np.clip(samples, -1, 1), rate, subtype="PCM_16")
+    return path
+
+
+def write_video(path: Path | str, frames: Iterable[np.ndarray], fps: float, width: int, height: int, crf: int = 18,
+                audio: tuple[np.ndarray, int] | None = None) -> None:
+    """Encode RGB uint8 frames (H, W, 3) as H.264 yuv420p mp4, optionally muxing AAC audio."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path) as tmp:
+        args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0"]
+        if audio is not None:
+            args += ["-i", _wav(audio[0], audio[1], tmpdir)]
+        args += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p", "-threads", "1"]
+        if audio is not None:
+            args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(audio[1])]
+        args += [*_BITEXACT, "-f", "mp4", str(tmp)]
+
+        def chunks() -> Iterable[bytes]:
+            for frame in frames:
+                if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                    raise ValueError(f"{path}: frame {frame.shape} {frame.dtype} is not ({height}, {width}, 3) uint8")
+                yield np.ascontiguousarray(frame).tobytes()
+
+        _run(args, path, chunks())
+
+
+def write_audio(path: Path | str, samples: np.ndarray, rate: int) -> None:
+    """Encode mono float samples in [-1, 1] as AAC in an .m4a container."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path) as tmp:
+        _run(["-i", _wav(samples, rate, tmpdir), "-c:a", "aac", "-b:a", "128k", *_BITEXACT, "-f", "ipod", str(tmp)],
+             path)
+
+
+def mux(video: Path | str, audio: Path | str, out: Path | str) -> None:
+    """Copy a video stream and an audio stream into one mp4 (no re-encoding)."""
+    with atomic_path(out) as tmp:
+        _run(["-i", str(video), "-i", str(audio), "-map", "0:v", "-map", "1:a", "-c", "copy", "-shortest",
+              *_BITEXACT, "-f", "mp4", str(tmp)], Path(out))
+
+
+def read_audio(path: Path | str, rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of any file ffmpeg reads to mono float32; resample if ``rate`` is set.
+
+    Returns (samples, sample_rate). Unlike decord's reader this gives the exact
+    stream length (no AAC frame padding) and reports the native rate.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: audio file not found")
+    args = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1"]
+    if rate is not None:
+        args += ["-ar", str(rate)]
+    proc = subprocess.run([*args, "-f", "wav", "-c:a", "pcm_f32le", "pipe:1"], capture_output=True)
+    if proc.returncode != 0 or not proc.stdout:
+        raise ValueError(f"{path}: cannot decode audio: {proc.stderr.decode(errors='replace').strip()[-400:]}")
+    samples, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+    return samples, int(sr)

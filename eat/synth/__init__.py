@@ -1,0 +1,1 @@
+"""Synthetic data: speech, visemes and faces for the miniature MEAD / LRW / VoxCeleb2 datasets."""

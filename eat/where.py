@@ -1,0 +1,24 @@
+"""Print where the pipeline's outputs are, after ``make repro``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def main() -> None:
+    summary = Path("reports/synth/summary.json")
+    print("\nOutputs:")
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        print(f"  embedded dataset : data/synth/  ({s['clips']} clips, {s['frames']} frames, "
+              f"{s['bytes'] / 2**20:.1f} MiB)")
+        print("  ground truth     : data/synth/groundtruth/{clips,frames,phones}.parquet")
+        print("  contact sheet    : reports/synth/contact_sheet.png")
+        print("  sample video     : reports/synth/sample.mp4")
+    else:
+        print("  nothing yet: run `make repro`")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Shared fixtures: a tiny synthetic dataset generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eat.config import Params, deep_merge, parse_params, read_yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def micro_params(overlay: dict | None = None) -> Params:
+    """params.yaml + configs/micro.yaml (+ ``overlay``), validated."""
+    merged = deep_merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "configs" / "micro.yaml"))
+    return parse_params(deep_merge(merged, overlay or {}), "micro test params")
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory) -> tuple[Params, Path, pd.DataFrame]:
+    """All eight emotions for one train and one test MEAD identity, plus LRW and VoxCeleb2 clips."""
+    from eat.synth.generate import generate
+
+    params = micro_params({"synth": {"mead": {
+        "emotions": ["angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised"]}}})
+    out = tmp_path_factory.mktemp("synth")
+    clips = generate(params, out)
+    return params, out, clips

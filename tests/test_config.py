@@ -1,0 +1,79 @@
+"""params.yaml loads into typed objects; bad values fail naming the key; profiles merge."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from eat.config import ConfigError, apply_profile, deep_merge, flatten, load_params, parse_params, read_yaml
+from tests.conftest import REPO
+
+
+def _with(change: dict) -> dict:
+    return deep_merge(read_yaml(REPO / "params.yaml"), change)
+
+
+def test_default_params_validate():
+    params = load_params(REPO / "params.yaml")
+    assert params.signal.hop_length * params.signal.fps == params.signal.audio_rate
+    assert set(params.synth.mead.test_identities) <= {"M003", "M030", "W009", "W015"}
+
+
+def test_paper_profile_holds_the_paper_values(tmp_path):
+    target = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", target)
+    p = apply_profile(REPO / "configs" / "paper.yaml", target)
+    assert (p.signal.fps, p.signal.audio_rate, p.signal.image_size) == (25.0, 16000, 256)
+    assert (p.latent.num_kp, p.latent.pca_components, p.latent.feature_channel) == (15, 32, 32)
+    assert (p.a2et.encoder_layers, p.a2et.decoder_layers, p.a2et.heads, p.a2et.ffn_dim, p.a2et.d_model) == (
+        6, 6, 8, 1024, 128)
+    assert (p.adaptation.z_dim, p.adaptation.mapper_shared_layers, p.adaptation.mapper_unshared_layers) == (16, 4, 4)
+    assert (p.optim.lr_a2et, p.optim.lr, p.optim.betas) == (1.5e-4, 2e-4, [0.5, 0.999])
+    assert yaml.safe_load(target.read_text())["a2et"]["d_model"] == 128  # written back
+
+
+def test_unknown_key_is_named():
+    raw = read_yaml(REPO / "params.yaml")
+    raw["synth"]["mead"]["fsp"] = 25
+    with pytest.raises(ConfigError, match=r"synth\.mead\.fsp: unknown key"):
+        parse_params(raw)
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"synth\.lrw\.frames: .*integer.*'many'"):
+        parse_params(_with({"synth": {"lrw": {"frames": "many"}}}))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"synth": {"mead": {"test_identities": ["M005"]}}}, "both in train_identities and test_identities"),
+    ({"synth": {"mead": {"train_identities": ["Bob"]}}}, "must look like M0xx or W0xx"),
+    ({"synth": {"mead": {"levels": [4]}}}, "levels must be among 1, 2, 3"),
+    ({"synth": {"mead": {"frame": {"width": 641, "height": 360}}}}, "must be even"),
+    ({"synth": {"mead": {"emotions": ["bored"]}}}, r"synth\.mead\.emotions\.0"),
+    ({"synth": {"mead": {"sentences_per_level": 9}}}, "cannot exceed neutral_sentences"),
+    ({"signal": {"hop_length": 512}}, "one mel frame matches one video frame"),
+    ({"a2et": {"heads": 3}}, "divisible by heads"),
+])
+def test_invalid_values_fail_clearly(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params(_with(change))
+
+
+def test_profile_key_must_exist():
+    with pytest.raises(ConfigError, match=r"profile key synth\.nope does not exist"):
+        deep_merge(read_yaml(REPO / "params.yaml"), {"synth": {"nope": 1}})
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="parameter file not found"):
+        load_params(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_flatten_gives_dvc_set_param_keys():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
