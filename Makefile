@@ -16,9 +16,10 @@ PROFILE ?=
 .PHONY: install repro test bench clean lint
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "Installing into $(VENV) from pyproject.toml + constraints.txt (first time: about 3 minutes, 7.7 GB)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -qq --upgrade "pip>=24"
+	$(BIN)/python -m pip install -qq -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m eat.setup_state
 	@touch $(STAMP)
 

@@ -184,13 +184,13 @@ def generate(params: Params, out: Path | str) -> pd.DataFrame:
     log.info("synth: %d clips planned, %d to render", len(specs), len(todo))
     cfg = params.synth
     if cfg.workers == 1:
-        for spec in tqdm(todo, desc="synth", unit="clip"):
+        for spec in tqdm(todo, desc="synth", unit="clip", mininterval=10):
             write_clip(spec, params.seed, out, cfg.crf)
     else:
         import multiprocessing
 
         with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(write_clip, s, params.seed, out, cfg.crf) for s in todo]
-            for fut in tqdm(futures, desc="synth", unit="clip"):
+            for fut in tqdm(futures, desc="synth", unit="clip", mininterval=10):
                 fut.result()
     return _merge_parts(specs, out)
