@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m eat.bench --out reports/bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check eat stages flows metrics tests
+	$(BIN)/ruff check eat stages tests
 
 clean:
 	rm -rf data/synth data/interim reports/synth reports/bench .pytest_cache

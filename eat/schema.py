@@ -55,3 +55,57 @@ SYNTH_PHONES = pa.schema([
     ("start_s", pa.float32()),         # seconds from the clip start
     ("end_s", pa.float32()),
 ])
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing (data/interim/…). Every per-clip file is named by the clip's ``uid``: the
+# clip id with "/" replaced by "__" (e.g. "MEAD__M003__angry__level_3__001").
+
+# data/interim/manifest.parquet — one row per usable raw clip (ingest stage).
+MANIFEST = pa.schema([
+    ("clip_id", pa.string()),          # "<dataset>/<path inside the dataset without extension>"
+    ("uid", pa.string()),              # clip_id with "/" → "__": the file stem of every per-clip output
+    ("dataset", pa.string()),          # "MEAD" | "LRW" | "VoxCeleb2"
+    ("identity", pa.string()),
+    ("emotion", pa.string()),          # LRW / VoxCeleb2: "neutral"
+    ("level", pa.int8()),
+    ("sentence", pa.string()),         # MEAD: file number "001"; LRW: the word; VoxCeleb2: "<video>/<utt>"
+    ("text", pa.string()),             # transcript if known (synthetic ground truth; LRW: the word), else ""
+    ("split", pa.string()),            # "train" | "val" | "test", by identity (LRW: its own folders)
+    ("video_path", pa.string()),       # absolute path of the raw video
+    ("audio_path", pa.string()),       # absolute path of the raw audio (may equal video_path)
+    ("fps", pa.float32()),
+    ("audio_rate", pa.int32()),
+    ("duration_s", pa.float32()),      # video duration
+    ("n_frames", pa.int32()),
+    ("width", pa.int16()),
+    ("height", pa.int16()),
+])
+
+# data/interim/<stage>_quarantine.parquet — clips a stage could not use, and why.
+QUARANTINE = pa.schema([
+    ("clip_id", pa.string()),          # or the file path when no clip id could be formed
+    ("stage", pa.string()),
+    ("path", pa.string()),             # the offending file
+    ("reason", pa.string()),           # a sentence naming the problem and, where there is one, the fix
+])
+
+# data/interim/normalised/<uid>.mp4 — H.264 at signal.fps, original frame size.
+# data/interim/normalised/<uid>.wav — mono PCM16 at signal.audio_rate, exactly
+#   n_frames * audio_rate / fps samples (640 per frame at the paper's 25 fps / 16 kHz).
+# data/interim/normalised.parquet — MANIFEST columns (fps, audio_rate, n_frames, duration_s
+#   describe the normalised files) plus:
+NORMALISED_EXTRA = [("video_norm", pa.string()), ("audio_norm", pa.string())]
+
+# data/interim/aligned/<uid>.mp4 — (T, S, S, 3) aligned face crops, S = signal.image_size,
+#   H.264 yuv444p, crf from params (visually lossless; see eat/preprocess/crop_align.py).
+# data/interim/aligned/<uid>.npz — landmarks: (T, 68, 2) float32, iBUG order, in crop pixels;
+#   box: (T, 4) float32 crop box (x0, y0, side, side) in normalised-frame pixels.
+# data/interim/aligned.parquet — NORMALISED columns plus ("aligned", path) and
+#   ("landmark_detected_frac", float32).
+
+# data/features/audio/<uid>.npz —
+#   mel:    (T, n_mels) float32 log-mel, one frame per video frame (SPEC.md "Signals")
+#   mfcc:   (T, 13) float32
+#   speech: (T, 16, 29) float32 speech features: 16 steps at 50 fps × 29 symbols per video frame
+# data/features/pose/<uid>.npy — (T, 6) float32 yaw, pitch, roll [deg], tx, ty, tz, from
+#   landmarks by PnP against a 3D mean face (conventions at the top of this module).

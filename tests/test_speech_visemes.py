@@ -39,8 +39,8 @@ def _median_f0(u: Utterance, fmin: float = 60.0, fmax: float = 500.0) -> float:
     for f in frames:
         if _rms(f) < loud:
             continue
-        f = f - f.mean()
-        ac = np.correlate(f, f, mode="full")[frame - 1:]
+        centred = f - f.mean()
+        ac = np.correlate(centred, centred, mode="full")[frame - 1:]
         f0.append(sr / (lo + int(np.argmax(ac[lo:hi]))))
     return float(np.median(f0))
 

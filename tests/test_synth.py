@@ -19,8 +19,8 @@ from eat.synth import generate as gen
 from tests.conftest import micro_params
 
 LAYOUTS = {
-    "MEAD": [r"[MW]0\d\d/video/front/(%s)/level_[123]/\d{3}\.mp4" % "|".join(EMOTIONS),
-             r"[MW]0\d\d/audio/(%s)/level_[123]/\d{3}\.m4a" % "|".join(EMOTIONS)],
+    "MEAD": [rf"[MW]0\d\d/video/front/({'|'.join(EMOTIONS)})/level_[123]/\d{{3}}\.mp4",
+             rf"[MW]0\d\d/audio/({'|'.join(EMOTIONS)})/level_[123]/\d{{3}}\.m4a"],
     "LRW": [r"lipread_mp4/(?P<w>[A-Z]+)/(train|val|test)/(?P=w)_\d{5}\.mp4"],
     "VoxCeleb2": [r"mp4/id\d{5}/[\w-]{11}/\d{5}\.mp4", r"aac/id\d{5}/[\w-]{11}/\d{5}\.m4a"],
 }
@@ -43,8 +43,9 @@ def test_layout_parses(synth_dataset):
     per_identity = m.neutral_sentences + (len(m.emotions) - 1) * len(m.levels) * m.sentences_per_level
     assert len(mead) == per_identity * (len(m.train_identities) + len(m.test_identities))
     # Every emotional clip has a neutral partner of the same identity and sentence (MEAD's pairing).
-    neutral = set(zip(mead[mead.emotion == "neutral"].identity, mead[mead.emotion == "neutral"].sentence_id))
-    assert all(pair in neutral for pair in zip(mead.identity, mead.sentence_id))
+    neutral_clips = mead[mead.emotion == "neutral"]
+    neutral = set(zip(neutral_clips.identity, neutral_clips.sentence_id, strict=True))
+    assert all(pair in neutral for pair in zip(mead.identity, mead.sentence_id, strict=True))
     assert (mead.video.str[-7:-4] == mead.audio.str[-7:-4]).all()
 
 
@@ -103,7 +104,7 @@ def test_mouth_follows_the_phoneme_schedule(synth_dataset):
     frames = pd.read_parquet(out / "groundtruth" / "frames.parquet", columns=["clip_id", "mouth_open_px",
                                                                               "aperture", "landmarks"])
     corrs = []
-    for clip_id, g in frames.groupby("clip_id"):
+    for _, g in frames.groupby("clip_id"):
         lm = np.stack(g.landmarks.to_numpy()).reshape(len(g), 68, 2)
         measured = np.linalg.norm(lm[:, 66] - lm[:, 62], axis=1)
         np.testing.assert_allclose(measured, g.mouth_open_px, rtol=1e-5)

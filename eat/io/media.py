@@ -98,7 +98,7 @@ def read_audio(path: Path | str, rate: int | None = None) -> tuple[np.ndarray, i
     args = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1"]
     if rate is not None:
         args += ["-ar", str(rate)]
-    proc = subprocess.run([*args, "-f", "wav", "-c:a", "pcm_f32le", "pipe:1"], capture_output=True)
+    proc = subprocess.run([*args, "-f", "wav", "-c:a", "pcm_f32le", "pipe:1"], capture_output=True, check=False)
     if proc.returncode != 0 or not proc.stdout:
         raise ValueError(f"{path}: cannot decode audio: {proc.stderr.decode(errors='replace').strip()[-400:]}")
     samples, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")

@@ -10,8 +10,8 @@ Output (``out``, default ``data/synth``)::
     groundtruth/{clips,frames,phones}.parquet                   layouts in eat.schema
 
 Each clip is written atomically and recorded in ``groundtruth/parts``; a rerun
-with the same parameters skips finished clips (resume after a kill), a run with
-different parameters starts afresh.
+with the same parameters and code skips finished clips (resume after a kill); a
+run with different parameters or generator code starts afresh.
 """
 
 from __future__ import annotations
@@ -147,15 +147,24 @@ def write_clip(spec: ClipSpec, seed: int, out: Path, crf: int) -> str:
     return spec.clip_id
 
 
-def _params_digest(params: Params) -> str:
+def _run_digest(params: Params) -> str:
+    """What finished clips depend on: the parameters and the generator's own code.
+
+    A rerun reuses a finished clip only when both are unchanged, so a code change
+    can never leave stale clips behind.
+    """
     payload = json.dumps({"seed": params.seed, "synth": params.synth.model_dump(exclude={"workers"})}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    h = hashlib.sha256(payload.encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted([*package.glob("*.py"), package.parent / "io" / "media.py"]):
+        h.update(source.read_bytes())
+    return h.hexdigest()
 
 
 def _prepare_out(out: Path, digest: str) -> None:
-    stamp = out / "groundtruth" / "params.sha256"
+    stamp = out / "groundtruth" / "run.sha256"
     if out.exists() and (not stamp.exists() or stamp.read_text() != digest):
-        log.info("parameters changed: removing %s", out)
+        log.info("parameters or generator code changed: removing %s", out)
         shutil.rmtree(out)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(stamp, digest)
@@ -178,7 +187,7 @@ def generate(params: Params, out: Path | str) -> pd.DataFrame:
     """Write the whole miniature under ``out``; returns the clip table."""
     out = Path(out)
     specs = plan_clips(params)
-    _prepare_out(out, _params_digest(params))
+    _prepare_out(out, _run_digest(params))
     parts = out / "groundtruth" / "parts"
     todo = [s for s in specs if not (parts / f"{_part_name(s.clip_id)}.json").exists()]
     log.info("synth: %d clips planned, %d to render", len(specs), len(todo))

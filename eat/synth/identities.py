@@ -43,5 +43,5 @@ def make_identity(seed: int, name: str, female: bool, centred: bool) -> Identity
     variants = _FEMALE_VOICES if female else _MALE_VOICES
     voice = f"en-us+{variants[rng.integers(len(variants))]}"
     pitch = int(rng.integers(55, 75) if female else rng.integers(30, 50))
-    placement = (0.5, 0.4) if centred else (float(rng.uniform(0.33, 0.67)), float(rng.uniform(0.38, 0.48)))
+    placement = (0.5, 0.43) if centred else (float(rng.uniform(0.33, 0.67)), float(rng.uniform(0.38, 0.48)))
     return Identity(name, female, shape, appearance, voice, pitch, int(rng.integers(150, 180)), placement)

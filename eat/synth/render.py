@@ -147,17 +147,17 @@ def draw_face(canvas: np.ndarray, lm: np.ndarray, cranium: np.ndarray, app: Appe
             top = cranium[len(cranium) // 2]
             _ellipse(img, top + [0, -0.08 * head_h], (0.2 * face_w, 0.13 * head_h), 0, hair)
         _poly(img, back, hair)
-    neck_top = (lm[4] + lm[12]) / 2
-    neck = np.array([lm[5] + [0.06 * face_w, 0], lm[11] - [0.06 * face_w, 0],
-                     lm[11] + [-0.02 * face_w, 0.8 * head_h], lm[5] + [0.02 * face_w, 0.8 * head_h]])
+    shoulder_y = lm[8, 1] + 0.3 * head_h
+    neck = np.array([lm[5] + [0.08 * face_w, 0], lm[11] - [0.08 * face_w, 0],
+                     [lm[11, 0] - 0.06 * face_w, shoulder_y + 0.05 * head_h],
+                     [lm[5, 0] + 0.06 * face_w, shoulder_y + 0.05 * head_h]])
     _poly(img, neck, tuple(int(c) for c in skin * 0.78))
-    shoulder_y = neck_top[1] + 0.55 * head_h
-    shoulders = np.array([[centre[0] - 1.3 * face_w, h + 5], [centre[0] - 1.1 * face_w, shoulder_y + 0.15 * head_h],
-                          [centre[0] - 0.35 * face_w, shoulder_y], [centre[0] + 0.35 * face_w, shoulder_y],
-                          [centre[0] + 1.1 * face_w, shoulder_y + 0.15 * head_h], [centre[0] + 1.3 * face_w, h + 5]])
+    shoulders = np.array([[centre[0] - 1.5 * face_w, h + 5], [centre[0] - 1.25 * face_w, shoulder_y + 0.2 * head_h],
+                          [centre[0] - 0.45 * face_w, shoulder_y], [centre[0] + 0.45 * face_w, shoulder_y],
+                          [centre[0] + 1.25 * face_w, shoulder_y + 0.2 * head_h], [centre[0] + 1.5 * face_w, h + 5]])
     _poly(img, shoulders, app.clothes)
     # Ears, the far one hidden as the head turns.
-    ear_axes = (0.07 * face_w, 0.17 * head_h)
+    ear_axes = (0.06 * face_w, 0.12 * head_h)
     for idx, side in ((0, -1), (16, 1)):
         if side * yaw < 12:
             _ellipse(img, lm[idx] + [side * 0.03 * face_w, 0.06 * head_h], ear_axes, 0,
