@@ -42,5 +42,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check eat stages tests
 
 clean:
-	rm -rf data/synth data/interim reports/synth reports/bench .pytest_cache
+	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench .pytest_cache
 	-$(BIN)/dvc gc --workspace --force 2>/dev/null

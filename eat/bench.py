@@ -56,7 +56,49 @@ def bench_synth(params_path: str) -> dict:
     }
 
 
-BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth}
+def bench_preprocess(params_path: str, n_clips: int = 8) -> dict:
+    """Frames/s of each per-clip preprocessing stage with 1 and 2 workers, and decord's raw decode as the ceiling.
+
+    Runs on the first ``n_clips`` MEAD clips that ``make repro`` already preprocessed.
+    """
+    import tempfile
+    from functools import partial
+
+    import decord
+    import pandas as pd
+
+    from eat.parallel import map_clips
+    from eat.preprocess.crop_align import crop_align_clip
+    from eat.preprocess.normalise import normalise_clip
+    from eat.preprocess.pose_stage import pose_clip
+
+    params = load_params(params_path)
+    table = pd.read_parquet("data/features/pose.parquet")
+    rows = table[table.dataset == "MEAD"].head(n_clips).to_dict("records")
+    frames = sum(r["n_frames"] for r in rows)
+    t0 = time.perf_counter()
+    for r in rows:
+        reader = decord.VideoReader(r["video_norm"], ctx=decord.cpu(0))
+        reader.get_batch(range(len(reader)))
+    result: dict = {"clips": len(rows), "frames": frames,
+                    "decord_decode_fps": round(frames / (time.perf_counter() - t0), 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        stages = {
+            "normalise": partial(normalise_clip, out_dir=Path(tmp), signal=params.signal, cfg=params.normalise),
+            "crop_align": partial(crop_align_clip, out_dir=Path(tmp), cfg=params.crop_align),
+            "pose": partial(pose_clip, out_dir=Path(tmp), size=params.crop_align.size),
+        }
+        for name, work in stages.items():
+            for workers in (1, 2):
+                start = time.perf_counter()
+                outcomes = map_clips(work, rows, desc=f"bench {name}", workers=workers, address="local")
+                if any(o.error for o in outcomes):
+                    raise RuntimeError(f"{name}: {next(o.error for o in outcomes if o.error)}")
+                result[f"{name}_fps_{workers}_workers"] = round(frames / (time.perf_counter() - start), 1)
+    return result
+
+
+BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth, "preprocess": bench_preprocess}
 
 
 def main() -> None:

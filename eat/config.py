@@ -114,9 +114,47 @@ class SynthConfig(_Section):
 class DataConfig(_Section):
     """Where the raw datasets live. Point these at real downloads to run at paper scale."""
 
-    mead_root: str
+    mead_root: str        # an empty folder leaves the dataset out
     lrw_root: str
     voxceleb2_root: str
+    transcripts: str      # optional parquet (clip_id, text); the synthetic ground truth has one
+
+
+class RayConfig(_Section):
+    """Where per-clip work runs: ``local`` starts Ray on this machine; ``ray://host:10001`` joins a cluster.
+
+    The environment variable ``EAT_RAY_ADDRESS`` overrides ``address``.
+    """
+
+    address: str
+    workers: int = Field(ge=0)   # CPUs to use on a local Ray; 0 = all
+
+
+class IngestConfig(_Section):
+    min_frames: int = Field(ge=1)            # shorter clips cannot fill an A2ET window
+    max_av_mismatch_s: float = Field(ge=0)   # larger audio/video length differences are quarantined
+
+
+class NormaliseConfig(_Section):
+    """Target format is ``signal.fps`` / ``signal.audio_rate``; these are the checks and the encoding."""
+
+    crf: int = Field(ge=0, le=51)
+    silence_rms: float = Field(ge=0)         # audio quieter than this (full scale = 1) is "silent"
+    clipped_fraction: float = Field(ge=0)    # more samples than this fraction at full scale is "clipped"
+
+
+class CropAlignConfig(_Section):
+    """Face crop and alignment (the official preprocessing, SPEC.md): one box per clip or a smoothed track."""
+
+    backend: Literal["mediapipe", "fan"]
+    fan_weights: str                         # local FAN checkpoint for backend "fan" (see eat/weights.py)
+    mode: Literal["first_frame", "smoothed"]
+    size: int = Field(ge=32)                 # aligned frames are size × size (the paper: 256)
+    scale: float = Field(gt=0)               # crop side = scale × face width (official: 2.1)
+    smooth_s: float = Field(ge=0)            # window of the moving average in "smoothed" mode
+    crf: int = Field(ge=0, le=51)
+    min_detected_fraction: float = Field(ge=0, le=1)
+    max_abs_yaw: float = Field(gt=0)         # faces turned further (profile views) are quarantined
 
 
 class SignalConfig(_Section):
@@ -195,7 +233,11 @@ class Params(_Section):
 
     seed: int
     data: DataConfig
+    ray: RayConfig
     synth: SynthConfig
+    ingest: IngestConfig
+    normalise: NormaliseConfig
+    crop_align: CropAlignConfig
     signal: SignalConfig
     latent: LatentConfig
     a2et: A2ETConfig

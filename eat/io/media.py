@@ -19,6 +19,11 @@ import soundfile as sf
 
 from eat.io.atomic import atomic_path
 
+
+class MediaError(ValueError):
+    """A media file is missing, unreadable or not what a stage needs; the message names the file and why."""
+
+
 _BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
 
 
@@ -26,7 +31,8 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _run(args: list[str], target: Path, stdin_bytes: Iterable[bytes] | None = None) -> None:
+def run_ffmpeg(args: list[str], target: Path, stdin_bytes: Iterable[bytes] | None = None) -> None:
+    """Run the bundled ffmpeg; a failure raises naming ``target`` with ffmpeg's last error lines."""
     cmd = [ffmpeg_exe(), "-nostdin" if stdin_bytes is None else "-hide_banner", "-y", "-loglevel", "error", *args]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_bytes is not None else None,
                             stderr=subprocess.PIPE)
@@ -40,7 +46,7 @@ def _run(args: list[str], target: Path, stdin_bytes: Iterable[bytes] | None = No
     finally:
         code = proc.wait()
     if code != 0:
-        raise RuntimeError(f"ffmpeg failed writing {target}: {err.strip()[-800:]}")
+        raise MediaError(f"ffmpeg failed writing {target}: {err.strip()[-800:]}")
 
 
 def _wav(samples: np.ndarray, rate: int, folder: str) -> str:
@@ -50,14 +56,14 @@ def _wav(samples: np.ndarray, rate: int, folder: str) -> str:
 
 
 def write_video(path: Path | str, frames: Iterable[np.ndarray], fps: float, width: int, height: int, crf: int = 18,
-                audio: tuple[np.ndarray, int] | None = None) -> None:
-    """Encode RGB uint8 frames (H, W, 3) as H.264 yuv420p mp4, optionally muxing AAC audio."""
+                audio: tuple[np.ndarray, int] | None = None, pix_fmt: str = "yuv420p", preset: str = "medium") -> None:
+    """Encode RGB uint8 frames (H, W, 3) as H.264 mp4 (``pix_fmt`` yuv420p or yuv444p), optionally with AAC audio."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path) as tmp:
         args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0"]
         if audio is not None:
             args += ["-i", _wav(audio[0], audio[1], tmpdir)]
-        args += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p", "-threads", "1"]
+        args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pix_fmt, "-threads", "1"]
         if audio is not None:
             args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(audio[1])]
         args += [*_BITEXACT, "-f", "mp4", str(tmp)]
@@ -68,22 +74,22 @@ def write_video(path: Path | str, frames: Iterable[np.ndarray], fps: float, widt
                     raise ValueError(f"{path}: frame {frame.shape} {frame.dtype} is not ({height}, {width}, 3) uint8")
                 yield np.ascontiguousarray(frame).tobytes()
 
-        _run(args, path, chunks())
+        run_ffmpeg(args, path, chunks())
 
 
 def write_audio(path: Path | str, samples: np.ndarray, rate: int) -> None:
     """Encode mono float samples in [-1, 1] as AAC in an .m4a container."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path) as tmp:
-        _run(["-i", _wav(samples, rate, tmpdir), "-c:a", "aac", "-b:a", "128k", *_BITEXACT, "-f", "ipod", str(tmp)],
-             path)
+        run_ffmpeg(["-i", _wav(samples, rate, tmpdir), "-c:a", "aac", "-b:a", "128k", *_BITEXACT, "-f", "ipod",
+                    str(tmp)], path)
 
 
 def mux(video: Path | str, audio: Path | str, out: Path | str) -> None:
     """Copy a video stream and an audio stream into one mp4 (no re-encoding)."""
     with atomic_path(out) as tmp:
-        _run(["-i", str(video), "-i", str(audio), "-map", "0:v", "-map", "1:a", "-c", "copy", "-shortest",
-              *_BITEXACT, "-f", "mp4", str(tmp)], Path(out))
+        run_ffmpeg(["-i", str(video), "-i", str(audio), "-map", "0:v", "-map", "1:a", "-c", "copy", "-shortest",
+                    *_BITEXACT, "-f", "mp4", str(tmp)], Path(out))
 
 
 def read_audio(path: Path | str, rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -94,12 +100,12 @@ def read_audio(path: Path | str, rate: int | None = None) -> tuple[np.ndarray, i
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: audio file not found")
+        raise MediaError(f"{path}: audio file not found")
     args = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1"]
     if rate is not None:
         args += ["-ar", str(rate)]
     proc = subprocess.run([*args, "-f", "wav", "-c:a", "pcm_f32le", "pipe:1"], capture_output=True, check=False)
     if proc.returncode != 0 or not proc.stdout:
-        raise ValueError(f"{path}: cannot decode audio: {proc.stderr.decode(errors='replace').strip()[-400:]}")
+        raise MediaError(f"{path}: cannot decode audio: {proc.stderr.decode(errors='replace').strip()[-400:]}")
     samples, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     return samples, int(sr)

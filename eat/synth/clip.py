@@ -114,8 +114,11 @@ def render_clip(spec: ClipSpec, seed: int) -> RenderedClip:
     pose = motion.head_pose_track(rng, n_frames, spec.fps, spec.emotion, level_scale, loud)
     blink = motion.blink_track(rng, n_frames, spec.fps)
 
-    focal = spec.face_half_width_px * 600.0 / REFERENCE_HALF_WIDTH_MM
-    cam = fm.Camera(focal=focal, cx=ident.placement[0] * spec.width, cy=ident.placement[1] * spec.height)
+    # A centred pinhole camera; the head is moved (not the sensor) to put the face where the identity sits.
+    cam = fm.Camera(focal=spec.face_half_width_px * 600.0 / REFERENCE_HALF_WIDTH_MM, cx=spec.width / 2,
+                    cy=spec.height / 2)
+    pose[:, 3] += (ident.placement[0] - 0.5) * spec.width * cam.distance / cam.focal
+    pose[:, 4] += (ident.placement[1] - 0.5) * spec.height * cam.distance / cam.focal
     backdrop = render.background(ident.appearance, spec.width, spec.height)
     rest = fm.neutral_landmarks(ident.shape)
     cranium = fm.cranium_outline(ident.shape)

@@ -1,0 +1,115 @@
+"""The one place that starts or connects to Ray.
+
+Every stage that uses Ray does so inside :func:`ray_session`, so where the work runs is a
+deployment choice, not code: by default a private local Ray is started for the stage
+(``num_cpus`` workers, no dashboard, usage stats off, state under the project's ``.ray/``)
+and shut down when the stage ends; with ``EAT_RAY_ADDRESS`` set (the Prefect flow sets it
+from its ``ray_address`` parameter) the stage connects to an existing cluster instead and
+leaves it running. Addresses are Ray's own: ``auto`` (the cluster ``ray start --head``
+started on this machine), ``host:6379`` (a head node's GCS) or ``ray://host:10001`` (Ray
+Client).
+
+GPU work asks for GPUs only where there are some (:func:`remote_options`), so the same
+stage code runs on this CPU-only machine and on a GPU cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ADDRESS_ENV = "EAT_RAY_ADDRESS"
+"""Environment variable naming the Ray cluster stages connect to (unset or ``local``: start one)."""
+
+LOCAL = "local"
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Ray puts unix sockets at <temp dir>/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store;
+# the kernel limits a socket path to 107 bytes and the part after the temp dir takes up to 64.
+_MAX_TEMP_DIR_CHARS = 107 - 64
+
+log = logging.getLogger(__name__)
+
+
+def resolve_address(address: str | None = None) -> str:
+    """The Ray address to use: the argument, else ``$EAT_RAY_ADDRESS``, else ``"local"``."""
+    return (address or os.environ.get(ADDRESS_ENV) or LOCAL).strip()
+
+
+def ray_temp_dir(project: Path | None = None) -> Path:
+    """Where a local Ray keeps its sessions: ``<project>/.ray``, or a short ``/tmp`` path.
+
+    Ray's unix sockets live under this directory and their paths must stay under 107 bytes,
+    so a project at a long path gets ``<tmp>/eat-ray-<hash of the project path>`` instead
+    (one per project, so two checkouts still never share Ray state).
+    """
+    project = project or REPO
+    inside = project / ".ray"
+    if len(str(inside)) <= _MAX_TEMP_DIR_CHARS:
+        return inside
+    digest = hashlib.sha1(str(project).encode()).hexdigest()[:10]
+    short = Path(tempfile.gettempdir()) / f"eat-ray-{digest}"
+    log.warning("project path %s is too long for Ray's socket paths; local Ray state goes to %s", project, short)
+    return short
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Run the body with Ray initialised; shut down on exit only what this call started.
+
+    ``address``: see :func:`resolve_address`. ``num_cpus`` sizes a local Ray (default: all
+    cores) and is ignored when connecting to a cluster, whose size its own nodes decide.
+    If Ray is already initialised in this process (an enclosing session, or a caller's own
+    ``ray.init``), that connection is reused and left alone.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    target = resolve_address(address)
+    # Ray reads this when its processes start; a user's explicit setting wins.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if target == LOCAL:
+        temp_dir = ray_temp_dir()
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        ray.init(address=LOCAL, num_cpus=num_cpus, include_dashboard=False, _temp_dir=str(temp_dir))
+    else:
+        try:
+            ray.init(address=target)
+        except ConnectionError as exc:
+            raise ConnectionError(
+                f"could not connect to the Ray cluster at {target!r} (from the argument or ${ADDRESS_ENV}): {exc}. "
+                f"Start one with `ray start --head`, fix the address, or unset {ADDRESS_ENV} to use a local Ray."
+            ) from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def gpu_available() -> bool:
+    """Whether GPU work can be scheduled: the connected Ray cluster has GPUs, else this machine has CUDA."""
+    import ray
+
+    if ray.is_initialized():
+        return ray.cluster_resources().get("GPU", 0) > 0
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def remote_options(num_gpus_if_cuda: float = 1.0, num_cpus: float = 1.0) -> dict[str, Any]:
+    """Keyword arguments for ``.options(...)`` of a Ray task or actor: GPUs only where CUDA is present.
+
+    A task that asks for a GPU on a cluster without one would wait forever, so the request
+    is made only when :func:`gpu_available`; otherwise the work runs on CPUs.
+    """
+    return {"num_cpus": num_cpus, "num_gpus": num_gpus_if_cuda if gpu_available() else 0}

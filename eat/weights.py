@@ -1,0 +1,66 @@
+"""The one registry of third-party pretrained weights: file names, checksums, and where to put them.
+
+Nothing is downloaded at run time. Each entry names the file a user places in the
+weights folder (``$EAT_WEIGHTS_DIR``, default ``weights/`` in the repository); its
+SHA-256 is checked (in full where known, else the prefix that the upstream file name
+itself carries, as torch.hub does). A missing or wrong file is a :class:`WeightsError`
+that says which file, where to put it and where it comes from. Stages without the
+file use their labelled substitute instead, and say so in their reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class WeightsError(FileNotFoundError):
+    """A pretrained weights file is missing or does not match its checksum."""
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    filename: str
+    sha256_prefix: str      # full hash or the prefix in the upstream file name
+    source: str             # where a user obtains the file
+    used_by: str
+
+
+REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
+    WeightsEntry("fan_2d", "2DFAN4-cd938726ad.zip", "cd938726ad",
+                 "face-alignment 1.x release asset 2DFAN4 (torch.hub checkpoint)", "crop_align backend 'fan'"),
+    WeightsEntry("s3fd", "s3fd-619a316812.pth", "619a316812",
+                 "face-alignment 1.x release asset s3fd face detector", "crop_align backend 'fan'"),
+)}
+
+
+def weights_dir() -> Path:
+    return Path(os.environ.get("EAT_WEIGHTS_DIR", REPO / "weights"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve(name: str, folder: Path | str | None = None) -> Path:
+    """Path of weights ``name`` after checking it; raises :class:`WeightsError` with the fix."""
+    entry = REGISTRY[name]
+    base = Path(folder) if folder else weights_dir()
+    path = base / entry.filename
+    if not path.is_file():
+        raise WeightsError(f"weights '{name}' ({entry.used_by}) not found: put {entry.filename} in {base}/ "
+                           f"(from: {entry.source}), or set EAT_WEIGHTS_DIR")
+    digest = _sha256(path)
+    if not digest.startswith(entry.sha256_prefix):
+        raise WeightsError(f"weights '{name}': {path} has SHA-256 {digest[:16]}…, expected {entry.sha256_prefix}…; "
+                           f"the file is corrupt or a different release")
+    return path
