@@ -52,6 +52,13 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
     assert (repo / "reports" / "synth" / "contact_sheet.png").stat().st_size > 1000
     assert (repo / "reports" / "synth" / "sample.mp4").stat().st_size > 1000
 
+    # Preprocessing keeps every clean synthetic clip and aligns audio and video exactly.
+    final = pd.read_parquet(repo / "data" / "features" / "pose.parquet")
+    assert sorted(final.clip_id) == sorted(clips.clip_id)
+    report = json.loads((repo / "reports" / "preprocess" / "metrics.json").read_text())
+    assert report["quarantined"] == {"ingest": 0, "normalise": 0, "crop_align": 0, "pose": 0}
+    assert report["vs_groundtruth"]["av_lag_frames_nonzero"] == 0
+
     # Nothing changed: a second repro runs nothing and DVC reports everything up to date.
     again = _run([dvc, "repro"], repo)
     assert "didn't change, skipping" in again and "Running stage" not in again
