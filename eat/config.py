@@ -47,7 +47,16 @@ class FrameSize(_Section):
         return self
 
 
-class MeadSynthConfig(_Section):
+class _RecordingConfig(_Section):
+    """How a synthetic dataset is recorded: frame rate, sample rate, frame size, face size."""
+
+    fps: float = Field(gt=0)
+    audio_rate: int = Field(ge=8000)
+    frame: FrameSize
+    face_half_width_px: float = Field(gt=8)
+
+
+class MeadSynthConfig(_RecordingConfig):
     """Miniature MEAD: per identity, neutral clips plus every emotion × level on shared sentences."""
 
     train_identities: list[str] = Field(min_length=1)
@@ -56,10 +65,6 @@ class MeadSynthConfig(_Section):
     levels: list[int] = Field(min_length=1)
     neutral_sentences: int = Field(ge=1)
     sentences_per_level: int = Field(ge=1)
-    fps: float = Field(gt=0)
-    audio_rate: int = Field(ge=8000)
-    frame: FrameSize
-    face_half_width_px: float = Field(gt=8)
 
     @model_validator(mode="after")
     def _check(self) -> MeadSynthConfig:
@@ -76,29 +81,21 @@ class MeadSynthConfig(_Section):
         return self
 
 
-class LrwSynthConfig(_Section):
+class LrwSynthConfig(_RecordingConfig):
     """Miniature LRW: word-centred 29-frame clips, 256², 25 fps, audio inside the mp4."""
 
     words: list[str] = Field(min_length=1)
     clips_per_split: dict[Literal["train", "val", "test"], int]
     identities: int = Field(ge=1)
-    fps: float = Field(gt=0)
     frames: int = Field(ge=5)
-    audio_rate: int = Field(ge=8000)
-    frame: FrameSize
-    face_half_width_px: float = Field(gt=8)
 
 
-class VoxSynthConfig(_Section):
+class VoxSynthConfig(_RecordingConfig):
     """Miniature VoxCeleb2: 224², 25 fps mp4 plus m4a per utterance."""
 
     identities: int = Field(ge=1)
     videos_per_identity: int = Field(ge=1)
     utterances_per_video: int = Field(ge=1)
-    fps: float = Field(gt=0)
-    audio_rate: int = Field(ge=8000)
-    frame: FrameSize
-    face_half_width_px: float = Field(gt=8)
 
 
 class SynthConfig(_Section):
