@@ -13,7 +13,11 @@ export MPLBACKEND := Agg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROFILE ?=
 
-.PHONY: install repro test bench clean lint
+.PHONY: install repro test bench clean lint ui flow
+
+# Prefect: `make ui` serves the UI (state in .prefect/), `make flow` runs the DVC pipeline as a flow it shows.
+PREFECT_PORT ?= 4200
+PREFECT_URL := http://127.0.0.1:$(PREFECT_PORT)
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "Installing into $(VENV) from pyproject.toml + constraints.txt (first time: about 3 minutes, 7.7 GB)"
@@ -38,9 +42,17 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m eat.bench --out reports/bench
 
+ui: $(STAMP)
+	@echo "Prefect UI: $(PREFECT_URL)  (state in .prefect/, analytics off; Ctrl-C stops it). Then, in another shell: make flow"
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+flow: $(STAMP)
+	PREFECT_API_URL=$(PREFECT_URL)/api $(BIN)/python -m flows $(if $(PROFILE),--profile $(PROFILE)) \
+		$(foreach s,$(SET),-S '$(s)') $(if $(STAGES),--stages $(STAGES)) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))
+
 lint: $(STAMP)
-	$(BIN)/ruff check eat stages tests
+	$(BIN)/ruff check eat stages flows tests
 
 clean:
-	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench .pytest_cache
+	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench .pytest_cache .ray/session_*
 	-$(BIN)/dvc gc --workspace --force 2>/dev/null

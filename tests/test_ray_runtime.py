@@ -1,0 +1,84 @@
+"""eat.ray_runtime: one local Ray per session, reused when nested, nothing left running after it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+
+from eat import ray_runtime
+from eat.ray_runtime import ADDRESS_ENV, gpu_available, ray_session, ray_temp_dir, remote_options, resolve_address
+
+
+def _processes_under(directory: Path) -> list[str]:
+    """Command lines of live processes that mention ``directory`` (Ray's raylet, GCS, workers)."""
+    found = []
+    for cmdline_file in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = cmdline_file.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended while we looked
+            continue
+        if str(directory) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture
+def private_ray_dir(tmp_path, monkeypatch) -> Path:
+    """A project of its own for Ray state (a long pytest path, so the short /tmp fallback is used too)."""
+    monkeypatch.setattr(ray_runtime, "REPO", tmp_path)
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    directory = ray_temp_dir()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_address_comes_from_argument_then_environment_then_local(monkeypatch):
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    assert resolve_address() == "local"
+    monkeypatch.setenv(ADDRESS_ENV, "auto")
+    assert resolve_address() == "auto"
+    assert resolve_address("ray://head:10001") == "ray://head:10001"
+
+
+def test_temp_dir_is_inside_the_project_unless_its_path_is_too_long(tmp_path):
+    assert ray_temp_dir(Path("/work/p")) == Path("/work/p/.ray")
+    short = ray_temp_dir(tmp_path / ("x" * 80))
+    assert len(str(short)) <= 43
+    assert short != ray_temp_dir(tmp_path / ("y" * 80)), "two projects must not share Ray state"
+
+
+def test_local_session_runs_a_task_reuses_when_nested_and_leaves_no_process(private_ray_dir):
+    assert not ray.is_initialized()
+
+    with ray_session(num_cpus=1):
+        @ray.remote
+        def square(x: int) -> int:
+            return x * x
+
+        assert ray.get([square.remote(i) for i in range(4)]) == [0, 1, 4, 9]
+        node = ray.get_runtime_context().get_node_id()
+        with ray_session():  # nested: the same Ray, not a second one
+            assert ray.get_runtime_context().get_node_id() == node
+        assert ray.is_initialized(), "the nested session must not shut down the outer one"
+        assert any("raylet" in cmd for cmd in _processes_under(private_ray_dir))
+        # Ray's own GPU detection and CUDA's agree, so GPUs are requested exactly where CUDA is.
+        assert remote_options(num_gpus_if_cuda=1)["num_gpus"] == (1 if torch.cuda.is_available() else 0)
+
+    assert not ray.is_initialized()
+    assert _processes_under(private_ray_dir) == [], "Ray processes left running after the session"
+
+
+def test_session_reuses_a_caller_started_ray_and_requests_gpus_only_where_present(private_ray_dir):
+    # A logical GPU makes this a "GPU cluster" for Ray's scheduler, whatever the hardware.
+    ray.init(address="local", num_cpus=1, num_gpus=1, include_dashboard=False, _temp_dir=str(private_ray_dir))
+    try:
+        with ray_session():
+            assert gpu_available()
+            assert remote_options(num_gpus_if_cuda=0.5) == {"num_cpus": 1.0, "num_gpus": 0.5}
+        assert ray.is_initialized(), "a session must not shut down a Ray it did not start"
+    finally:
+        ray.shutdown()
