@@ -37,6 +37,7 @@ _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 _VIDEO = re.compile(r"Stream #\d+:\d+.*?: Video: .*?, (\d{2,5})x(\d{2,5})[, \[].*?(?:([\d.]+) fps|([\d.]+) tbr)")
 _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: .*?, (\d+) Hz, ([^,]+)")
 _CHANNELS = {"mono": 1, "stereo": 2, "1 channels": 1, "2 channels": 2}
+_DECORD_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: ")  # "[hh:mm:ss] file.cc:line: ": a clock time, not the cause
 
 
 def _ffmpeg_summary(path: Path) -> str:
@@ -50,7 +51,8 @@ def _frame_timing(path: Path) -> tuple[int, bool]:
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
     except decord.DECORDError as exc:
-        raise MediaError(f"{path}: video stream cannot be decoded ({str(exc).splitlines()[0][:200]})") from None
+        detail = _DECORD_PREFIX.sub("", str(exc).splitlines()[0])[:200]
+        raise MediaError(f"{path}: video stream cannot be decoded ({detail})") from None
     n = len(reader)
     if n < 2:
         return n, False
