@@ -102,7 +102,14 @@ def bench_preprocess(params_path: str, n_clips: int = 24) -> dict:
     return result
 
 
-BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth, "preprocess": bench_preprocess}
+def bench_audio(params_path: str) -> dict:
+    from eat.features.bench import bench_audio_features
+
+    return bench_audio_features(params_path)
+
+
+BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth, "preprocess": bench_preprocess,
+                                                "audio_features": bench_audio}
 
 
 def main() -> None:

@@ -225,6 +225,53 @@ class OptimConfig(_Section):
     betas: list[float] = Field(min_length=2, max_length=2)
 
 
+class AudioFeaturesConfig(_Section):
+    """The ``audio_features`` stage: mel, MFCC and speech features per clip (SPEC.md "Signals")."""
+
+    n_mfcc: int = Field(ge=1, le=80)
+    speech_backend: Literal["ctc", "deepspeech"]   # ctc: offline substitute; deepspeech: the paper's
+    speech_window: int = Field(ge=2)               # 50 fps logit steps per video frame (official: 16)
+    deepspeech_graph: str                          # DeepSpeech 0.1.0 output_graph.pb (deepspeech backend)
+    silence_dbfs: float = Field(le=0)              # clip RMS below this (dB full scale) is quarantined
+    max_clipped_fraction: float = Field(ge=0, le=1)  # more samples than this at full scale: quarantined
+    workers: int = Field(ge=0, le=64)              # eat.parallel.map_clips: 0 = all CPUs (Ray), 1 = inline
+
+    @model_validator(mode="after")
+    def _even_window(self) -> AudioFeaturesConfig:
+        if self.speech_window % 2:
+            raise ValueError("speech_window must be even so that the window is centred on the video frame")
+        return self
+
+
+class SpeechRecognizerConfig(_Section):
+    """The ``ctc`` backend's recogniser: log-mel at 50 fps → convolutions → BiGRU → 29 logits."""
+
+    n_mels: int = Field(ge=8)
+    win_length: int = Field(ge=1)        # analysis window in samples, centred on each 20 ms step
+    n_fft: int = Field(ge=64)
+    channels: int = Field(ge=8)
+    conv_layers: int = Field(ge=1)
+    kernel_size: int = Field(ge=1)
+    rnn_hidden: int = Field(ge=8)
+    rnn_layers: int = Field(ge=0)       # 0: convolutions only (receptive field conv_layers · (kernel_size − 1) + 1)
+    dropout: float = Field(ge=0, lt=1)
+    steps: int = Field(ge=1)             # optimiser steps (bounds the training time)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)              # peak learning rate of the one-cycle schedule
+    speed_perturb: list[float] = Field(min_length=1)   # resampling factors, one copy of the training data each
+    checkpoint_every: int = Field(ge=1)  # steps between atomic checkpoints (resume point after a kill)
+
+    @model_validator(mode="after")
+    def _check(self) -> SpeechRecognizerConfig:
+        if self.kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd (same-length convolutions)")
+        if self.n_fft < self.win_length:
+            raise ValueError("n_fft must be at least win_length")
+        if any(not 0.5 <= f <= 2.0 for f in self.speed_perturb):
+            raise ValueError("speed_perturb factors must lie in [0.5, 2]")
+        return self
+
+
 class Params(_Section):
     """Everything in ``params.yaml``."""
 
@@ -235,6 +282,8 @@ class Params(_Section):
     ingest: IngestConfig
     normalise: NormaliseConfig
     crop_align: CropAlignConfig
+    speech_recognizer: SpeechRecognizerConfig
+    audio_features: AudioFeaturesConfig
     signal: SignalConfig
     latent: LatentConfig
     a2et: A2ETConfig

@@ -103,9 +103,17 @@ NORMALISED_EXTRA = [("video_norm", pa.string()), ("audio_norm", pa.string())]
 # data/interim/aligned.parquet — NORMALISED columns plus ("aligned", path) and
 #   ("landmark_detected_frac", float32).
 
-# data/features/audio/<uid>.npz —
-#   mel:    (T, n_mels) float32 log-mel, one frame per video frame (SPEC.md "Signals")
-#   mfcc:   (T, 13) float32
-#   speech: (T, 16, 29) float32 speech features: 16 steps at 50 fps × 29 symbols per video frame
+# data/features/audio/<uid>.npz — uncompressed, byte-deterministic (eat/features/store.py):
+#   mel:    (T, signal.n_mels) float32, ln(1e-5 + power mel), HTK scale, Hann window = hop = 640 zero-padded
+#           to n_fft 2048; frame i = samples [hop·i, hop·(i+1)): exactly one frame per video frame
+#   mfcc:   (T, audio_features.n_mfcc) float32, orthonormal DCT-II of 10·log10(power mel), same frames
+#   speech: (T, audio_features.speech_window, 29) float32 raw (pre-softmax) logits at 50 fps of the speech
+#           backend; row i = steps 2i−7 … 2i+8 (step j = samples [320 j, 320 (j+1))), zeros outside the clip;
+#           symbol k = eat.features.alphabet.SYMBOLS[k]: space, a–z, apostrophe, CTC blank (DeepSpeech's order)
+# data/features/audio/<uid>.key — the clip's resume key (hex SHA-256)
+# data/features/audio.parquet — uid, clip_id, dataset, split, n_frames (int32), features (npz path),
+#   speech_backend ("ctc" | "deepspeech"); data/features/audio_quarantine.parquet — QUARANTINE
+# models/speech_recognizer/model.pt — the ctc backend: {"config", "state_dict", "symbols", "rate", "hop",
+#   "substitute_for"}; torch.load(weights_only=True)
 # data/features/pose/<uid>.npy — (T, 6) float32 yaw, pitch, roll [deg], tx, ty, tz, from
 #   landmarks by PnP against a 3D mean face (conventions at the top of this module).

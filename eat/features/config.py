@@ -1,0 +1,65 @@
+"""Typed parameters of the ``train_speech_recognizer`` and ``audio_features`` stages.
+
+The sections are declared in :mod:`eat.config` (``Params`` validates the whole file);
+:class:`FeatureParams` is the audio stages' view of it — just the keys they read (``seed``,
+``signal``, ``audio_features``, ``speech_recognizer``) plus the checks that tie them together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from eat.config import (
+    AudioFeaturesConfig,
+    ConfigError,
+    SignalConfig,
+    SpeechRecognizerConfig,
+    _format_errors,
+    read_yaml,
+)
+
+LOGIT_RATE_HZ = 50
+"""DeepSpeech 0.1.0 emits one logit vector per 20 ms (10 ms MFCC step, BiRNN stride 2)."""
+
+
+class FeatureParams(BaseModel):
+    """The parts of ``params.yaml`` the audio stages read (other sections are ignored here)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    seed: int
+    signal: SignalConfig
+    audio_features: AudioFeaturesConfig
+    speech_recognizer: SpeechRecognizerConfig
+
+    @model_validator(mode="after")
+    def _logit_rate(self) -> FeatureParams:
+        rate, hop = self.signal.audio_rate, self.signal.hop_length
+        if rate % LOGIT_RATE_HZ or hop % (rate // LOGIT_RATE_HZ):
+            raise ValueError(f"signal.audio_rate / {LOGIT_RATE_HZ} must divide signal.hop_length: the speech "
+                             f"features need a whole number of {LOGIT_RATE_HZ} fps logit steps per video frame")
+        win = self.speech_recognizer.win_length
+        if win < self.speech_hop or (win - self.speech_hop) % 2:
+            raise ValueError(f"speech_recognizer.win_length must be >= {self.speech_hop} samples and differ "
+                             "from it by an even number (centred 20 ms steps)")
+        return self
+
+    @property
+    def speech_hop(self) -> int:
+        """Samples per 50 fps logit step (320 at 16 kHz)."""
+        return self.signal.audio_rate // LOGIT_RATE_HZ
+
+    @property
+    def steps_per_frame(self) -> int:
+        """50 fps logit steps per video frame (2 at 25 fps)."""
+        return self.signal.hop_length // self.speech_hop
+
+
+def load_feature_params(path: Path | str = "params.yaml") -> FeatureParams:
+    """Validate the audio stages' sections of ``path``; :class:`ConfigError` names the bad key."""
+    try:
+        return FeatureParams.model_validate(read_yaml(path))
+    except ValidationError as err:
+        raise ConfigError(_format_errors(path, err)) from None
