@@ -16,6 +16,9 @@ def main() -> None:
         print("  ground truth     : data/synth/groundtruth/{clips,frames,phones}.parquet")
         print("  contact sheet    : reports/synth/contact_sheet.png")
         print("  sample video     : reports/synth/sample.mp4")
+        print("  preprocessed     : data/interim/aligned/ (256² faces, landmarks), data/features/{pose,audio}/")
+        print("  preprocessing    : reports/preprocess/metrics.json, reports/preprocess/quarantine.md")
+        print("  speech features  : reports/speech_recognizer/metrics.json (substitute for DeepSpeech)")
     else:
         print("  nothing yet: run `make repro`")
 

@@ -5,7 +5,7 @@ bytes (and DVC hashes); :func:`write_npz` writes the same uncompressed npz layou
 member per array, readable by ``np.load``) with a fixed timestamp.
 
 Resume key: ``<uid>.key`` beside ``<uid>.npz``, the SHA-256 of everything the features depend on
-(the run digest: parameters and model fingerprint; plus the input wav's size and mtime). It is
+(the run digest: parameters and model fingerprint; plus the input wav's content hash). It is
 written after the npz; a run reuses a clip's npz only if both exist and the key matches, so a
 kill at any point leaves nothing that a rerun would wrongly trust.
 """
@@ -34,9 +34,13 @@ def write_npz(path: Path | str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def clip_key(run_digest: str, wav: Path) -> str:
-    """Resume key of one clip: the run digest plus the input file's size and modification time."""
-    stat = wav.stat()
-    return hashlib.sha256(f"{run_digest}\n{wav.name}\n{stat.st_size}\n{stat.st_mtime_ns}".encode()).hexdigest()
+    """Resume key of one clip: the run digest plus the input file's content hash.
+
+    Content, not modification time: the key files are DVC outputs, so they must be the
+    same bytes in every checkout that computes the same features.
+    """
+    return hashlib.sha256(f"{run_digest}\n{wav.name}\n{hashlib.sha256(wav.read_bytes()).hexdigest()}".encode()
+                          ).hexdigest()
 
 
 def is_done(npz: Path, key: str) -> bool:
