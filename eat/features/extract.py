@@ -3,7 +3,7 @@
 Reads ``data/interim/normalised.parquet`` (:mod:`eat.features.clip_audio` states the contract)
 and writes, per usable clip of ``T`` video frames:
 
-``data/features/audio/<uid>.npz`` (:func:`eat.features.store.write_npz`, uncompressed)
+``data/features/audio/<uid>.npz`` (:func:`eat.io.arrays.write_npz`, uncompressed)
   * ``mel``    (T, signal.n_mels) float32: ``ln(1e-5 + power mel)``, frame ``i`` = the audio of
     video frame ``i`` (:mod:`eat.features.spectral`);
   * ``mfcc``   (T, audio_features.n_mfcc) float32, same framing;
@@ -42,7 +42,8 @@ from eat.features.clip_audio import AudioRejected, read_clip_audio, read_normali
 from eat.features.config import FeatureParams
 from eat.features.spectral import log_mel, mel_power, mfcc
 from eat.features.speech import SpeechBackend, make_backend, speech_windows
-from eat.features.store import clip_key, is_done, mark_done, write_npz
+from eat.features.store import clip_key, is_done, mark_done
+from eat.io.arrays import write_npz
 from eat.io.atomic import atomic_path
 from eat.parallel import map_clips
 

@@ -1,8 +1,6 @@
 """Per-clip feature files: byte-deterministic ``.npz`` written atomically, and the resume keys beside them.
 
-``np.savez`` stamps each member with the current time, so two identical runs would differ in
-bytes (and DVC hashes); :func:`write_npz` writes the same uncompressed npz layout (one ``.npy``
-member per array, readable by ``np.load``) with a fixed timestamp.
+The npz files are written by :func:`eat.io.arrays.write_npz` (byte-deterministic).
 
 Resume key: ``<uid>.key`` beside ``<uid>.npz``, the SHA-256 of everything the features depend on
 (the run digest: parameters and model fingerprint; plus the input wav's content hash). It is
@@ -13,24 +11,9 @@ kill at any point leaves nothing that a rerun would wrongly trust.
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from pathlib import Path
 
-import numpy as np
-
-from eat.io.atomic import atomic_path, write_text_atomic
-
-_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def write_npz(path: Path | str, arrays: dict[str, np.ndarray]) -> None:
-    """Atomically write ``arrays`` as an uncompressed npz with fixed member timestamps."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH), buffer.getvalue())
+from eat.io.atomic import write_text_atomic
 
 
 def clip_key(run_digest: str, wav: Path) -> str:

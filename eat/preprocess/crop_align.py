@@ -24,7 +24,7 @@ import decord
 import numpy as np
 
 from eat.config import CropAlignConfig
-from eat.io.atomic import atomic_path
+from eat.io.arrays import write_npz
 from eat.io.media import MediaError, write_video
 from eat.preprocess.head_pose import estimate_pose
 from eat.preprocess.landmarks import make_detector
@@ -109,6 +109,5 @@ def crop_align_clip(row: dict, out_dir: Path, cfg: CropAlignConfig) -> dict:
     write_video(video_out, aligned, row["fps"], cfg.size, cfg.size, cfg.crf, pix_fmt="yuv444p", preset="veryfast")
     crop_lm = (landmarks - boxes[:, None, :2]) * (cfg.size / boxes[:, None, 2:3])
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:3], boxes[:, 2:3]], axis=1)
-    with atomic_path(arrays_out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, landmarks=crop_lm.astype(np.float32), box=xywh.astype(np.float32))
+    write_npz(arrays_out, {"landmarks": crop_lm.astype(np.float32), "box": xywh.astype(np.float32)})
     return {"aligned": str(video_out), "aligned_arrays": str(arrays_out)}

@@ -40,7 +40,7 @@ def crop_align(params: Params, table_in: Path, out_dir: Path, table_out: Path) -
     good, bad = run_per_clip("crop_align", pd.read_parquet(table_in), work, out_dir,
                              input_columns=("video_norm",), settings=params.crop_align.model_dump(),
                              code_modules=["eat.preprocess.crop_align", "eat.preprocess.landmarks",
-                                           "eat.preprocess.head_pose", "eat.io.media"],
+                                           "eat.preprocess.head_pose", "eat.io.media", "eat.io.arrays"],
                              workers=params.ray.workers, address=params.ray.address)
     return _finish("crop_align", good, bad, table_out)
 
