@@ -52,8 +52,9 @@ def blink_track(rng: np.random.Generator, n_frames: int, fps: float, rate_hz: fl
     """(n_frames,) eyelid closure in [0, 1]: triangular blinks at Poisson times."""
     t = np.arange(n_frames) / fps
     closure = np.zeros(n_frames)
+    end = n_frames / fps
     onset = rng.exponential(1 / rate_hz) * 0.6
-    while onset < t[-1] + duration_s if n_frames else False:
+    while onset < end:
         phase = (t - onset) / duration_s
         closure = np.maximum(closure, np.clip(1 - np.abs(2 * phase - 1), 0, 1) * (phase >= 0) * (phase <= 1))
         onset += duration_s + rng.exponential(1 / rate_hz)
