@@ -10,10 +10,11 @@ file use their labelled substitute instead, and say so in their reports.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from eat.io.hashing import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,14 +44,6 @@ def weights_dir() -> Path:
     return Path(os.environ.get("EAT_WEIGHTS_DIR", REPO / "weights"))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resolve(name: str, folder: Path | str | None = None) -> Path:
     """Path of weights ``name`` after checking it; raises :class:`WeightsError` with the fix."""
     entry = REGISTRY[name]
@@ -59,7 +52,7 @@ def resolve(name: str, folder: Path | str | None = None) -> Path:
     if not path.is_file():
         raise WeightsError(f"weights '{name}' ({entry.used_by}) not found: put {entry.filename} in {base}/ "
                            f"(from: {entry.source}), or set EAT_WEIGHTS_DIR")
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if not digest.startswith(entry.sha256_prefix):
         raise WeightsError(f"weights '{name}': {path} has SHA-256 {digest[:16]}…, expected {entry.sha256_prefix}…; "
                            f"the file is corrupt or a different release")

@@ -35,7 +35,8 @@ import numpy as np
 import scipy.fft
 
 from eat.features.spectral import hz_to_mel, mel_to_hz
-from eat.features.speech import SpeechBackendUnavailable, file_sha256
+from eat.features.speech import SpeechBackendUnavailable
+from eat.io.hashing import file_sha256
 
 RATE = 16000
 N_CEPSTRA = 26

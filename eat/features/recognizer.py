@@ -40,8 +40,9 @@ from torch import nn
 from eat.features.alphabet import N_SYMBOLS, SYMBOLS
 from eat.features.config import SpeechRecognizerConfig
 from eat.features.spectral import log_mel, mel_power
-from eat.features.speech import SpeechBackendUnavailable, file_sha256
+from eat.features.speech import SpeechBackendUnavailable
 from eat.io.atomic import atomic_path
+from eat.io.hashing import file_sha256
 
 _CMVN_EPS = 1e-5
 

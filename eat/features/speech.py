@@ -23,7 +23,6 @@ centred on the *start* of frame ``i``, one step (20 ms) earlier, matching its me
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -49,15 +48,6 @@ class SpeechBackend(Protocol):
     def logits(self, samples: np.ndarray) -> np.ndarray:
         """(S,) float32 samples in [-1, 1] at 16 kHz, S a multiple of 320 → (S / 320, 29) float32 logits."""
         ...
-
-
-def file_sha256(path: Path | str) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def speech_windows(logits: np.ndarray, n_frames: int, window: int, steps_per_frame: int) -> np.ndarray:

@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 from eat.io.atomic import write_text_atomic
+from eat.io.hashing import file_sha256
 
 
 def clip_key(run_digest: str, wav: Path) -> str:
@@ -22,7 +23,7 @@ def clip_key(run_digest: str, wav: Path) -> str:
     Content, not modification time: the key files are DVC outputs, so they must be the
     same bytes in every checkout that computes the same features.
     """
-    return hashlib.sha256(f"{run_digest}\n{wav.name}\n{hashlib.sha256(wav.read_bytes()).hexdigest()}".encode()
+    return hashlib.sha256(f"{run_digest}\n{wav.name}\n{file_sha256(wav)}".encode()
                           ).hexdigest()
 
 

@@ -20,18 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from eat.io.atomic import write_text_atomic
+from eat.io.hashing import file_sha256
 from eat.parallel import map_clips
 from eat.preprocess.table import quarantine_row
 
 log = logging.getLogger(__name__)
-
-
-def file_digest(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def code_digest(modules: Iterable[str]) -> str:
@@ -48,7 +41,7 @@ def code_digest(modules: Iterable[str]) -> str:
 def _key(row: dict, input_columns: tuple[str, ...], settings: str) -> str:
     h = hashlib.sha256(settings.encode())
     for column in input_columns:
-        h.update(file_digest(row[column]).encode())
+        h.update(file_sha256(row[column]).encode())
     return h.hexdigest()
 
 
