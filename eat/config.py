@@ -175,20 +175,94 @@ class SignalConfig(_Section):
 
 
 class LatentConfig(_Section):
-    """3D keypoint model (OSFV / face-vid2vid) sizes, after the official EAT configuration."""
+    """3D keypoint model (OSFV / face-vid2vid) network sizes, after the official EAT configuration.
 
-    num_kp: int = Field(ge=1)
-    feature_channel: int = Field(ge=1)
-    kp_block_expansion: int = Field(ge=1)
+    ``configs/paper.yaml`` holds the official values (SPEC.md, "Facts from the official
+    implementation"); the default profile shrinks widths and depths for 2 CPU cores.
+    """
+
+    num_kp: int = Field(ge=1)                 # k canonical keypoints (official 15)
+    feature_channel: int = Field(ge=1)        # C of the 3D appearance / keypoint volumes (official 32)
+    reshape_depth: int = Field(ge=1)          # D of both 3D volumes (official 16)
+    kp_block_expansion: int = Field(ge=1)     # keypoint detector hourglass (official 32 / 1024 / 5)
     kp_max_features: int = Field(ge=1)
     kp_num_blocks: int = Field(ge=1)
-    reshape_depth: int = Field(ge=1)
-    gen_block_expansion: int = Field(ge=1)
-    gen_max_features: int = Field(ge=1)
+    kp_scale_factor: float = Field(gt=0, le=1)   # the detector sees the image downscaled (official 0.25)
+    kp_temperature: float = Field(gt=0)       # softmax temperature of the keypoint heatmaps (official 0.1)
+    he_block_expansion: int = Field(ge=1)     # head-pose & expression estimator (official 64 / 2048)
+    he_max_features: int = Field(ge=4)
+    gen_block_expansion: int = Field(ge=1)    # RePos-Net 2D encoder (official 64 / 512 / 2 / 6)
+    gen_max_features: int = Field(ge=1)       # channels before the reshape = feature_channel × reshape_depth
     gen_down_blocks: int = Field(ge=1)
     gen_res_blocks: int = Field(ge=1)
-    pose_bins: int = Field(ge=2)
-    pca_components: int = Field(ge=1)
+    spade_hidden: int = Field(ge=1)           # hidden width of the SPADE decoder's norm MLPs (official 128)
+    dense_block_expansion: int = Field(ge=1)  # dense motion 3D hourglass (official 32 / 1024 / 5, compress 4)
+    dense_max_features: int = Field(ge=1)
+    dense_num_blocks: int = Field(ge=1)
+    dense_compress: int = Field(ge=1)
+    dense_mask_kernel: int = Field(ge=1)     # the motion-mask conv3d (official 7)
+    disc_scales: list[float] = Field(min_length=1)   # multi-scale patch discriminator (OSFV: [1], 32 / 512 / 4)
+    disc_block_expansion: int = Field(ge=1)
+    disc_max_features: int = Field(ge=1)
+    disc_num_blocks: int = Field(ge=1)
+    emotion_dim: int = Field(ge=1)            # e0 token width fed to the generator's 3D EAM slot (= a2et.d_model)
+    pose_bins: int = Field(ge=2)              # yaw / pitch / roll bins of 3 degrees (official 66)
+    pca_components: int = Field(ge=1)         # PCA of E (official 32)
+
+    @model_validator(mode="after")
+    def _check(self) -> LatentConfig:
+        if self.gen_max_features != self.feature_channel * self.reshape_depth:
+            raise ValueError("gen_max_features must equal feature_channel × reshape_depth (the 2D features "
+                             "are reshaped into a (feature_channel, reshape_depth, H, W) volume)")
+        if self.dense_mask_kernel % 2 == 0:
+            raise ValueError("dense_mask_kernel must be odd (same-size 3D convolution)")
+        if self.feature_channel < 8:
+            raise ValueError("feature_channel must be at least 8 (the 3D EAM's hidden width is feature_channel / 8)")
+        if self.pca_components > 3 * self.num_kp:
+            raise ValueError("pca_components cannot exceed 3 × num_kp (the size of E)")
+        return self
+
+
+class LatentTrainConfig(_Section):
+    """The ``train_latent`` stage (Sec. 3.1.1): losses, schedule, Ray Train scaling, held-out evaluation.
+
+    Loss weights are OSFV's (vox-256 config): perceptual 10 per VGG19 layer at pyramid scales
+    1, 1/2, 1/4, 1/8; GAN 1 + feature matching 10; equivariance 10; keypoint prior 10; head pose 20;
+    deformation (expression) prior 5 in ``osfv`` mode only.
+    """
+
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    num_workers: int = Field(ge=1)            # Ray Train workers (data-parallel); GPU each where CUDA is present
+    threads_per_worker: int = Field(ge=1)
+    checkpoint_every: int = Field(ge=1)       # steps between Ray Train checkpoints (the resume point)
+    log_every: int = Field(ge=1)
+    lr_milestones: list[float] = Field(default_factory=list)   # fractions of steps where lr drops × 0.1
+    pyramid_scales: list[float] = Field(min_length=1)
+    perceptual_weights: list[float] = Field(min_length=5, max_length=5)   # VGG19 relu1_1 … relu5_1
+    gan_weight: float = Field(ge=0)
+    feature_matching_weight: float = Field(ge=0)
+    equivariance_weight: float = Field(ge=0)
+    keypoint_prior_weight: float = Field(ge=0)
+    keypoint_prior_distance: float = Field(gt=0)    # D_t: keypoints closer than this are pushed apart
+    keypoint_prior_depth: float                     # z_t: target mean depth of the keypoints
+    headpose_weight: float = Field(ge=0)
+    deformation_prior_weight: float = Field(ge=0)   # used in osfv mode, removed in enhanced mode (the paper)
+    face_l1_weight: float = Field(ge=0)             # enhanced mode: L1 on the face region
+    face_margin: float = Field(ge=0)                # face mask = landmark hull grown by this fraction of its size
+    affine_sigma: float = Field(ge=0)               # equivariance warp: random affine and TPS strengths
+    tps_sigma: float = Field(ge=0)
+    tps_points: int = Field(ge=2)
+    vgg_weights: Literal["auto", "imagenet", "substitute"]   # auto: ImageNet file if present, else the substitute
+    eval_frames_per_clip: int = Field(ge=1)         # held-out frames scored per clip
+    eval_batch_size: int = Field(ge=1)
+
+
+class PCAConfig(_Section):
+    """The ``fit_pca`` stage: which training videos the basis of E is fitted on (the paper: 2,500 videos)."""
+
+    datasets: list[Literal["MEAD", "LRW", "VoxCeleb2"]] = Field(min_length=1)
+    max_videos: int = Field(ge=0)     # 0 = every training clip of those datasets; else a seeded random subset
 
 
 class A2ETConfig(_Section):
@@ -286,6 +360,8 @@ class Params(_Section):
     audio_features: AudioFeaturesConfig
     signal: SignalConfig
     latent: LatentConfig
+    latent_train: LatentTrainConfig
+    pca: PCAConfig
     a2et: A2ETConfig
     adaptation: AdaptationConfig
     optim: OptimConfig

@@ -117,3 +117,24 @@ NORMALISED_EXTRA = [("video_norm", pa.string()), ("audio_norm", pa.string())]
 #   "substitute_for"}; torch.load(weights_only=True)
 # data/features/pose/<uid>.npy — (T, 6) float32 yaw, pitch, roll [deg], tx, ty, tz, from
 #   landmarks by PnP against a 3D mean face (conventions at the top of this module).
+
+# ---------------------------------------------------------------------------------------------
+# Latent model (Sec. 3.1.1). Keypoints are in the model's normalised volume coordinates: x along
+# the image width, y along its height, z in depth, each in [-1, 1] (OSFV's convention).
+# models/latent/<variant>/model.pt — {"config": LatentConfig dict, "mode": "osfv" | "enhanced", "steps",
+#   "vgg": which VGG19 the perceptual loss used, "kp_detector", "he_estimator", "generator": state dicts};
+#   torch.load(weights_only=True); eat.latent.train.load_inference_model reads it.
+# models/latent/<variant>/ray/<variant>/checkpoint_*/state.pt — Ray Train checkpoints (resume points).
+# reports/latent/<variant>/train_log.csv — one row per latent_train.log_every steps: step, the mean of each
+#   weighted loss term over those steps, total, discriminator, seconds_per_step.
+# data/features/latent/<uid>.npz — uncompressed, byte-deterministic (eat/io/arrays.py):
+#   canonical:   (k, 3) float32 K_c of the clip's source frame (frame 0)
+#   angles:      (T, 3) float32 yaw, pitch, roll in degrees, as the head-pose estimator predicts them
+#   rotation:    (T, 3, 3) float32 R_i
+#   translation: (T, 3) float32 T_i
+#   expression:  (T, k, 3) float32 E_i
+#   keypoints:   (T, k, 3) float32 K_i = R_i K_c + T_i + E_i (Eq. 1), with K_c of frame 0
+# data/features/latent.parquet — the pose table's columns plus ("latent", npz path).
+# models/pca/U_mead.npy — (3k, 3k) float32 principal axes of E (flattened k × 3, row-major) as columns,
+#   by decreasing variance; models/pca/mean_mead.npy — (3k,) float32 mean. E_i = PE_i · U[:, :n]ᵀ + M
+#   with n = latent.pca_components: the official EAT files' layout.

@@ -37,6 +37,8 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
                  "face-alignment 1.x release asset 2DFAN4 (torch.hub checkpoint)", "crop_align backend 'fan'"),
     WeightsEntry("s3fd", "s3fd-619a316812.pth", "619a316812",
                  "face-alignment 1.x release asset s3fd face detector", "crop_align backend 'fan'"),
+    WeightsEntry("vgg19", "vgg19-dcbb9e9d.pth", "dcbb9e9d",
+                 "torchvision ImageNet VGG19 (IMAGENET1K_V1) checkpoint", "train_latent perceptual loss"),
 )}
 
 

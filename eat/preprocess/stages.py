@@ -18,7 +18,7 @@ from eat.preprocess.table import write_quarantine, write_table
 log = logging.getLogger(__name__)
 
 
-def _finish(stage: str, good: pd.DataFrame, quarantine: list[dict], table_out: Path) -> pd.DataFrame:
+def finish_stage(stage: str, good: pd.DataFrame, quarantine: list[dict], table_out: Path) -> pd.DataFrame:
     write_table(good, table_out)
     write_quarantine(quarantine, table_out.with_name(f"{stage}_quarantine.parquet"))
     print(f"{stage}: {len(good)} clips → {table_out}, {len(quarantine)} quarantined")
@@ -32,7 +32,7 @@ def normalise(params: Params, table_in: Path, out_dir: Path, table_out: Path) ->
                              input_columns=("video_path", "audio_path"), settings=settings,
                              code_modules=["eat.preprocess.normalise", "eat.io.media"],
                              workers=params.ray.workers, address=params.ray.address)
-    return _finish("normalise", good, bad, table_out)
+    return finish_stage("normalise", good, bad, table_out)
 
 
 def crop_align(params: Params, table_in: Path, out_dir: Path, table_out: Path) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def crop_align(params: Params, table_in: Path, out_dir: Path, table_out: Path) -
                              code_modules=["eat.preprocess.crop_align", "eat.preprocess.landmarks",
                                            "eat.preprocess.head_pose", "eat.io.media", "eat.io.arrays"],
                              workers=params.ray.workers, address=params.ray.address)
-    return _finish("crop_align", good, bad, table_out)
+    return finish_stage("crop_align", good, bad, table_out)
 
 
 def pose(params: Params, table_in: Path, out_dir: Path, table_out: Path) -> pd.DataFrame:
@@ -51,4 +51,4 @@ def pose(params: Params, table_in: Path, out_dir: Path, table_out: Path) -> pd.D
                              input_columns=("aligned_arrays",), settings={"size": params.crop_align.size},
                              code_modules=["eat.preprocess.pose_stage", "eat.preprocess.head_pose"],
                              workers=params.ray.workers, address=params.ray.address)
-    return _finish("pose", good, bad, table_out)
+    return finish_stage("pose", good, bad, table_out)

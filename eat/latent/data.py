@@ -1,0 +1,137 @@
+"""Frames, landmarks and head poses of the aligned clips, in memory, and the training pairs drawn from them.
+
+The latent model trains on (source, driving) frame pairs of one identity (Sec. 3.1.1).
+``osfv`` mode draws both frames from one clip, as OSFV does. ``enhanced`` mode (the paper's
+change) draws the driving frame of an emotional MEAD clip and the source frame from the
+*neutral* clip of the same identity and sentence, so the model learns to move a neutral
+face into an emotional one; clips without a neutral partner (neutral MEAD, LRW, VoxCeleb2)
+keep same-clip pairs.
+
+Every batch is a pure function of (seed, step): a resumed run draws exactly the batches an
+uninterrupted one would, whatever the number of data-parallel workers (each worker takes its
+slice of the same global batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import decord
+import numpy as np
+import pandas as pd
+import torch
+
+ALIGNED_LANDMARK_SPACE = "crop pixels of the aligned frames (crop_align.size)"
+
+
+@dataclass(frozen=True)
+class FrameBank:
+    """Every frame of a set of clips at ``size`` × ``size``.
+
+    frames: (N, S, S, 3) uint8 RGB; landmarks: (N, 68, 2) float32 in pixels of the S×S frame;
+    pose: (N, 6) float32 yaw, pitch, roll [deg], tx, ty, tz (eat/schema.py); clip: (N,) int32 index
+    into ``clips``; start: (C + 1,) int64 first frame of each clip (start[c] … start[c+1] − 1).
+    """
+
+    clips: pd.DataFrame
+    frames: np.ndarray
+    landmarks: np.ndarray
+    pose: np.ndarray
+    clip: np.ndarray
+    start: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.frames.shape[1])
+
+    def clip_frames(self, c: int) -> np.ndarray:
+        """Frame indices of clip ``c``."""
+        return np.arange(self.start[c], self.start[c + 1])
+
+
+def read_aligned_frames(path: str | Path, size: int) -> np.ndarray:
+    """(T, size, size, 3) uint8 frames of an aligned mp4, area-downscaled from the stored resolution."""
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    if frames.shape[1] == size:
+        return frames
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def load_bank(table: pd.DataFrame, size: int, aligned_size: int) -> FrameBank:
+    """Read every clip of ``table`` (rows of data/features/pose.parquet) into one :class:`FrameBank`."""
+    frames, landmarks, poses, clip_ids = [], [], [], []
+    table = table.reset_index(drop=True)
+    for c, row in enumerate(table.itertuples(index=False)):
+        video = read_aligned_frames(row.aligned, size)
+        with np.load(row.aligned_arrays) as arrays:
+            lm = arrays["landmarks"] * (size / aligned_size)
+        pose = np.load(row.pose)
+        n = min(len(video), len(lm), len(pose))
+        if n != row.n_frames:
+            raise ValueError(f"{row.aligned}: {len(video)} frames, {len(lm)} landmark rows, {len(pose)} pose rows "
+                             f"for a clip of {row.n_frames} frames; re-run the preprocessing stages")
+        frames.append(video[:n])
+        landmarks.append(lm[:n].astype(np.float32))
+        poses.append(pose[:n].astype(np.float32))
+        clip_ids.append(np.full(n, c, np.int32))
+    lengths = [len(f) for f in frames]
+    return FrameBank(table, np.concatenate(frames), np.concatenate(landmarks), np.concatenate(poses),
+                     np.concatenate(clip_ids), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+
+def neutral_partners(clips: pd.DataFrame) -> np.ndarray:
+    """(C,) index of the neutral clip of the same dataset, identity and sentence, or −1 (none, or neutral itself)."""
+    neutral = {(r.dataset, r.identity, r.sentence): i for i, r in enumerate(clips.itertuples(index=False))
+               if r.emotion == "neutral"}
+    return np.array([-1 if r.emotion == "neutral" else neutral.get((r.dataset, r.identity, r.sentence), -1)
+                     for r in clips.itertuples(index=False)], np.int64)
+
+
+@dataclass(frozen=True)
+class PairSampler:
+    """Draws (source, driving) frame indices of the bank; ``mode`` is ``osfv`` or ``enhanced`` (module docstring)."""
+
+    bank: FrameBank
+    mode: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("osfv", "enhanced"):
+            raise ValueError(f"unknown latent training mode {self.mode!r} (osfv | enhanced)")
+        object.__setattr__(self, "partner", neutral_partners(self.bank.clips))
+
+    def pairs(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(source, driving) frame indices of global batch ``step``, each (batch_size,)."""
+        rng = np.random.default_rng([self.seed, step])
+        driving = rng.integers(0, len(self.bank.frames), batch_size)
+        source = np.empty_like(driving)
+        for b, d in enumerate(driving):
+            c = int(self.bank.clip[d])
+            partner = int(self.partner[c]) if self.mode == "enhanced" else -1
+            pool = c if partner < 0 else partner
+            source[b] = rng.integers(self.bank.start[pool], self.bank.start[pool + 1])
+        return source, driving
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(B, S, S, 3) uint8 → (B, 3, S, S) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+@dataclass
+class Batch:
+    """One training batch: images (B, 3, S, S) in [0, 1], driving landmarks (B, 68, 2) px, driving pose (B, 3) deg."""
+
+    source: torch.Tensor
+    driving: torch.Tensor
+    driving_landmarks: np.ndarray
+    driving_pose: torch.Tensor
+
+
+def make_batch(bank: FrameBank, source: np.ndarray, driving: np.ndarray,
+               device: torch.device | str = "cpu") -> Batch:
+    return Batch(to_tensor(bank.frames[source]).to(device), to_tensor(bank.frames[driving]).to(device),
+                 bank.landmarks[driving], torch.from_numpy(bank.pose[driving, :3]).to(device))

@@ -1,0 +1,334 @@
+"""Training of the latent model on Ray Train (stage ``train_latent``, one run per variant).
+
+The driver (:func:`train_latent`) loads the training frames once, puts them in Ray's object
+store and starts a ``TorchTrainer`` with ``latent_train.num_workers`` data-parallel workers
+(a GPU each where the cluster has GPUs, else CPUs). Each worker (:func:`train_worker`) takes
+its slice of every global batch, averages gradients over workers, and every
+``checkpoint_every`` steps reports a Ray Train checkpoint (weights, optimisers, schedules,
+step, log) into ``<out_dir>/ray/<variant>`` inside the project.
+
+Resume after a kill: the driver finds the newest checkpoint written for the same digest
+(seed, variant, configs, worker count and the exact training frames) and hands its path to
+the workers, which continue from it. Batches, warps and initialisation are functions of
+(seed, step) only, so the resumed run ends with the same weights as an uninterrupted one
+(tested). Checkpoints for another digest are deleted.
+
+Outputs: ``model.pt`` (kp detector, head-pose/expression estimator and RePos-Net weights, for
+inference), the per-step log as CSV (``dvc plots``), the metrics JSON and held-out figures
+(:mod:`eat.latent.evaluate`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params
+from eat.io.atomic import atomic_path
+from eat.latent.data import FrameBank, PairSampler, load_bank, make_batch
+from eat.latent.objective import Objective
+from eat.latent.vgg import load_vgg19
+from eat.models.latent import LatentNetworks
+from eat.models.pyramid import ImagePyramid
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+MODES = ("osfv", "enhanced")
+INFERENCE_PARTS = ("kp_detector", "he_estimator", "generator")
+MIN_VGG_INPUT = 16   # VGG19 halves the image 4 times before relu5_1
+
+
+def run_digest(params: Params, mode: str, bank: FrameBank) -> str:
+    """What a checkpoint depends on: seed, variant, model and training configs, and the exact frames."""
+    cfg = params.latent_train.model_dump(exclude={"checkpoint_every", "log_every", "eval_frames_per_clip",
+                                                  "eval_batch_size"})
+    h = hashlib.sha256(json.dumps({"seed": params.seed, "mode": mode, "latent": params.latent.model_dump(),
+                                   "train": cfg, "optim": params.optim.model_dump()}, sort_keys=True).encode())
+    h.update(bank.frames.tobytes())
+    h.update(bank.pose.tobytes())
+    h.update(bank.landmarks.tobytes())
+    return h.hexdigest()
+
+
+class Trainer:
+    """Networks, optimisers and schedules of one worker, with save/restore of the whole state."""
+
+    def __init__(self, latent: LatentConfig, train: LatentTrainConfig, optim: OptimConfig, seed: int,
+                 device: torch.device):
+        torch.manual_seed(seed)
+        self.nets = LatentNetworks.from_config(latent).to(device)
+        g_params = [p for name in INFERENCE_PARTS for p in getattr(self.nets, name).parameters()]
+        betas = tuple(optim.betas)
+        self.opt_g = torch.optim.Adam(g_params, lr=optim.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.nets.discriminator.parameters(), lr=optim.lr, betas=betas)
+        milestones = [int(f * train.steps) for f in train.lr_milestones]
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=0.1)
+        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=0.1)
+        self.step = 0
+        self.log: list[dict[str, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "log": self.log, "nets": self.nets.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.nets.load_state_dict(state["nets"])
+        for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
+            getattr(self, name).load_state_dict(state[name])
+        self.step, self.log = int(state["step"]), list(state["log"])
+
+
+def _average_gradients(module: torch.nn.Module, world_size: int) -> None:
+    """Data parallelism without DDP's wrapper: sum each gradient over workers and divide."""
+    if world_size == 1:
+        return
+    import torch.distributed as dist
+
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world_size
+
+
+def _read_state(checkpoint_dir: str | Path) -> dict[str, Any]:
+    return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def train_worker(config: dict[str, Any]) -> None:
+    """Ray Train loop of one worker; ``config`` is built by :func:`train_latent`."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    latent, train, optim = (LatentConfig(**config["latent"]), LatentTrainConfig(**config["train"]),
+                            OptimConfig(**config["optim"]))
+    seed, mode, digest = config["seed"], config["mode"], config["digest"]
+    torch.set_num_threads(train.threads_per_worker)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = ray.train.torch.get_device()
+    bank: FrameBank = ray.get(config["bank"])
+
+    trainer = Trainer(latent, train, optim, seed, device)
+    vgg, vgg_info = load_vgg19(train.vgg_weights, seed)
+    objective = Objective(train, mode, vgg.to(device), ImagePyramid(train.pyramid_scales).to(device))
+    resume = ray.train.get_checkpoint()
+    if resume is not None:
+        with resume.as_directory() as folder:
+            trainer.load_state_dict(_read_state(folder))
+    elif config["resume_from"]:
+        trainer.load_state_dict(_read_state(config["resume_from"]))
+
+    sampler = PairSampler(bank, mode, seed)
+    sums: dict[str, float] = defaultdict(float)
+    interval_start, n_in_interval = time.perf_counter(), 0
+    bar = tqdm(range(trainer.step, train.steps), desc=f"train_latent@{mode}", unit="step", file=sys.stdout,
+               initial=trainer.step, total=train.steps, mininterval=10, disable=rank != 0)
+    trainer.nets.train()
+    for step in bar:
+        source, driving = sampler.pairs(step, train.batch_size)
+        batch = make_batch(bank, source[rank::world], driving[rank::world], device)
+        torch.manual_seed(seed * 1_000_003 + step)
+        terms, prediction, _ = objective.generator_losses(trainer.nets, batch, step_seed=seed + step)
+        loss = sum(terms.values())
+        trainer.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        for name in INFERENCE_PARTS:
+            _average_gradients(getattr(trainer.nets, name), world)
+        trainer.opt_g.step()
+        if train.gan_weight > 0:
+            d_loss = objective.discriminator_loss(trainer.nets, batch, prediction)
+            trainer.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            _average_gradients(trainer.nets.discriminator, world)
+            trainer.opt_d.step()
+            terms["discriminator"] = d_loss
+        trainer.sched_g.step()
+        trainer.sched_d.step()
+        trainer.step = step + 1
+        for name, value in terms.items():
+            sums[name] += float(value.detach())
+        sums["total"] += float(loss.detach())
+        n_in_interval += 1
+
+        at_log = trainer.step % train.log_every == 0 or trainer.step == train.steps
+        at_checkpoint = trainer.step % train.checkpoint_every == 0 or trainer.step == train.steps
+        if at_log:
+            row = {"step": trainer.step, **{k: round(v / n_in_interval, 6) for k, v in sorted(sums.items())},
+                   "seconds_per_step": round((time.perf_counter() - interval_start) / n_in_interval, 4)}
+            trainer.log.append(row)
+            bar.set_postfix(loss=row["total"])
+            sums.clear()
+            interval_start, n_in_interval = time.perf_counter(), 0
+        if at_checkpoint:
+            _report_checkpoint(trainer, digest, vgg_info, rank)
+        elif at_log:
+            ray.train.report(dict(trainer.log[-1]))
+
+
+def _report_checkpoint(trainer: Trainer, digest: str, vgg_info: dict, rank: int) -> None:
+    """Report the log row and (rank 0) the full training state as a Ray Train checkpoint."""
+    import ray.train
+
+    metrics = {**(trainer.log[-1] if trainer.log else {"step": trainer.step}),
+               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if rank == 0:
+            state = {**trainer.state_dict(), "digest": digest, "vgg": vgg_info, "peak_rss_mib": metrics["peak_rss_mib"]}
+            torch.save(state, Path(folder) / STATE_FILE)
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
+    """The newest checkpoint under ``storage`` written for ``digest`` (and its step); stale ones are deleted."""
+    best, best_step = None, -1
+    for folder in sorted(storage.glob("checkpoint_*")):
+        try:
+            state = _read_state(folder)
+        except (OSError, RuntimeError, EOFError) as exc:   # a checkpoint cut short by the kill
+            log.warning("ignoring unreadable checkpoint %s: %s", folder, exc)
+            continue
+        if state.get("digest") != digest:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif state["step"] > best_step:
+            best, best_step = folder, int(state["step"])
+    return best, max(best_step, 0)
+
+
+def fit(params: Params, mode: str, bank: FrameBank, storage: Path) -> dict[str, Any]:
+    """Run (or resume) Ray Train for one variant; returns the final training state (rank 0's)."""
+    import ray
+    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from eat.ray_runtime import gpu_available, ray_session
+
+    cfg = params.latent_train
+    digest = run_digest(params, mode, bank)
+    run_dir = storage / mode
+    resume_from, resume_step = latest_checkpoint(run_dir, digest)
+    if resume_from is not None and resume_step >= cfg.steps:
+        log.info("%s: training already finished at step %d", resume_from, resume_step)
+        return _read_state(resume_from)
+    if resume_from is not None:
+        print(f"train_latent@{mode}: resuming from {resume_from} (step {resume_step} of {cfg.steps})")
+    with ray_session(params.ray.address, num_cpus=max(params.ray.workers, cfg.num_workers * cfg.threads_per_worker)):
+        use_gpu = gpu_available()
+        trainer = TorchTrainer(
+            train_worker,
+            train_loop_config={"latent": params.latent.model_dump(), "train": cfg.model_dump(),
+                               "optim": params.optim.model_dump(), "seed": params.seed, "mode": mode,
+                               "digest": digest, "bank": ray.put(bank),
+                               "resume_from": str(resume_from) if resume_from else None},
+            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu,
+                                         resources_per_worker={"CPU": cfg.threads_per_worker}),
+            run_config=RunConfig(storage_path=str(storage.resolve()), name=mode,
+                                 checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        )
+        result = trainer.fit()
+        with result.checkpoint.as_directory() as folder:
+            return _read_state(folder)
+
+
+def save_inference_model(state: dict[str, Any], latent: LatentConfig, mode: str, path: Path) -> None:
+    """``model.pt``: the three inference networks' weights and their config (eat/schema.py)."""
+    nets = state["nets"]
+    parts = {name: {k[len(name) + 1:]: v for k, v in nets.items() if k.startswith(f"{name}.")}
+             for name in INFERENCE_PARTS}
+    with atomic_path(path) as tmp:
+        torch.save({"config": latent.model_dump(), "mode": mode, "steps": state["step"], "vgg": state["vgg"],
+                    **parts}, tmp)
+
+
+def load_inference_model(path: Path | str, device: str | torch.device = "cpu") -> LatentNetworks:
+    """The trained networks of ``model.pt`` in eval mode (the discriminator stays untrained: not needed)."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    nets = LatentNetworks.from_config(LatentConfig(**saved["config"])).to(device)
+    for name in INFERENCE_PARTS:
+        getattr(nets, name).load_state_dict(saved[name])
+    return nets.eval()
+
+
+def write_log_csv(rows: list[dict[str, float]], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def training_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training clips, held-out clips) of data/features/pose.parquet: the train split vs MEAD test identities."""
+    table = pd.read_parquet(pose_table)
+    train = table[table.split == "train"].sort_values("uid").reset_index(drop=True)
+    held = table[(table.split == "test") & (table.dataset == "MEAD")].sort_values("uid").reset_index(drop=True)
+    if train.empty:
+        raise ValueError(f"{pose_table}: no clip of the train split; check the preprocessing quarantine")
+    return train, held
+
+
+def peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Path | str,
+                 reports_dir: Path | str) -> dict[str, Any]:
+    """Stage ``train_latent@<mode>``: train or resume, save ``model.pt``, log, held-out metrics and figures.
+
+    ``metrics.json`` holds only deterministic numbers (DVC compares them across runs); wall
+    time and peak memory go to ``timing.json`` beside it.
+    """
+    from eat.io.atomic import write_text_atomic
+    from eat.latent.evaluate import evaluate, save_side_by_side
+
+    if mode not in MODES:
+        raise ValueError(f"unknown latent variant {mode!r}: expected one of {', '.join(MODES)}")
+    start = time.perf_counter()
+    out_dir, reports_dir = Path(out_dir), Path(reports_dir)
+    cfg, size, aligned = params.latent_train, params.signal.image_size, params.crop_align.size
+    if size * min(cfg.pyramid_scales) < MIN_VGG_INPUT:
+        raise ValueError(f"latent_train.pyramid_scales: the smallest scale gives {size * min(cfg.pyramid_scales):g} px "
+                         f"images at signal.image_size {size}; VGG19 needs at least {MIN_VGG_INPUT} px (it pools 16×)")
+    train_clips, held_clips = training_tables(pose_table)
+    bank = load_bank(train_clips, size, aligned)
+    loaded = time.perf_counter()
+    state = fit(params, mode, bank, out_dir / "ray")
+    trained = time.perf_counter()
+    save_inference_model(state, params.latent, mode, out_dir / "model.pt")
+    write_log_csv(state["log"], reports_dir / "train_log.csv")
+
+    metrics: dict[str, Any] = {"variant": mode, "image_size": size, "train_clips": len(train_clips),
+                               "train_frames": len(bank.frames), "steps": state["step"],
+                               "loss_first": state["log"][0]["total"], "loss_last": state["log"][-1]["total"],
+                               "vgg19": state["vgg"], "heldout": {"clips": 0}}
+    if not held_clips.empty:
+        nets = load_inference_model(out_dir / "model.pt")
+        held = load_bank(held_clips, size, aligned)
+        metrics["heldout"], examples = evaluate(nets, held, cfg.eval_frames_per_clip, cfg.face_margin)
+        for identity, example in examples.items():
+            save_side_by_side(example, reports_dir / "heldout" / f"{identity}.png",
+                              f"latent model ({mode}), held-out identity {identity}")
+    write_text_atomic(reports_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
+              "total_seconds": round(time.perf_counter() - start, 1),
+              "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in state["log"]])), 4),
+              "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": peak_rss_mib(),
+              "num_workers": cfg.num_workers, "threads_per_worker": cfg.threads_per_worker}
+    write_text_atomic(reports_dir / "timing.json", json.dumps(timing, indent=2) + "\n")
+    return {**metrics, "timing": timing}

@@ -1,0 +1,50 @@
+"""Training pairs of the latent model: same-clip pairs (osfv), neutral → emotional pairs (enhanced), determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eat.latent.data import FrameBank, PairSampler, neutral_partners
+
+
+def toy_bank() -> FrameBank:
+    """Two identities × (neutral, angry) of sentence 001, plus an LRW clip; 5 frames each."""
+    rows = [("MEAD", "M005", "neutral", "001"), ("MEAD", "M005", "angry", "001"), ("MEAD", "W011", "neutral", "001"),
+            ("MEAD", "W011", "angry", "001"), ("MEAD", "W011", "happy", "002"), ("LRW", "s01", "neutral", "ABOUT")]
+    clips = pd.DataFrame(rows, columns=["dataset", "identity", "emotion", "sentence"])
+    n = 5 * len(clips)
+    return FrameBank(clips, np.zeros((n, 8, 8, 3), np.uint8), np.zeros((n, 68, 2), np.float32),
+                     np.zeros((n, 6), np.float32), np.repeat(np.arange(len(clips)), 5).astype(np.int32),
+                     np.arange(0, n + 1, 5))
+
+
+def test_neutral_partner_is_same_identity_and_sentence():
+    assert neutral_partners(toy_bank().clips).tolist() == [-1, 0, -1, 2, -1, -1]   # happy/002 has no neutral 002
+
+
+@pytest.mark.parametrize("mode", ["osfv", "enhanced"])
+def test_pairs_are_a_function_of_seed_and_step(mode):
+    bank = toy_bank()
+    a, b = PairSampler(bank, mode, 3), PairSampler(bank, mode, 3)
+    for step in (0, 7, 1000):
+        assert all(np.array_equal(x, y) for x, y in zip(a.pairs(step, 16), b.pairs(step, 16), strict=True))
+    assert not np.array_equal(a.pairs(0, 16)[1], a.pairs(1, 16)[1])
+    assert not np.array_equal(a.pairs(0, 16)[1], PairSampler(bank, mode, 4).pairs(0, 16)[1])
+
+
+def test_osfv_pairs_stay_in_one_clip_and_enhanced_pairs_cross_to_the_neutral_partner():
+    bank = toy_bank()
+    partner = neutral_partners(bank.clips)
+    source, driving = PairSampler(bank, "osfv", 0).pairs(0, 400)
+    assert np.array_equal(bank.clip[source], bank.clip[driving])
+    source, driving = PairSampler(bank, "enhanced", 0).pairs(0, 400)
+    for s, d in zip(bank.clip[source], bank.clip[driving], strict=True):
+        assert s == (partner[d] if partner[d] >= 0 else d)
+    assert (partner[bank.clip[driving]] >= 0).any()   # the cross pairs do occur
+
+
+def test_unknown_mode_is_rejected():
+    with pytest.raises(ValueError, match="osfv | enhanced"):
+        PairSampler(toy_bank(), "vanilla", 0)
