@@ -54,5 +54,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check eat stages flows tests
 
 clean:
-	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench .pytest_cache .ray/session_*
+	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench reports/latent reports/pca .pytest_cache .ray/session_*
 	-$(BIN)/dvc gc --workspace --force 2>/dev/null

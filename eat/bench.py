@@ -108,8 +108,14 @@ def bench_audio(params_path: str) -> dict:
     return bench_audio_features(params_path)
 
 
+def bench_latent(params_path: str) -> dict:
+    from eat.latent.bench import bench_latent as run
+
+    return run(params_path)
+
+
 BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth, "preprocess": bench_preprocess,
-                                                "audio_features": bench_audio}
+                                                "audio_features": bench_audio, "latent": bench_latent}
 
 
 def main() -> None:

@@ -250,6 +250,8 @@ class LatentTrainConfig(_Section):
     deformation_prior_weight: float = Field(ge=0)   # used in osfv mode, removed in enhanced mode (the paper)
     face_l1_weight: float = Field(ge=0)             # enhanced mode: L1 on the face region
     face_margin: float = Field(ge=0)                # face mask = landmark hull grown by this fraction of its size
+    flip_probability: float = Field(ge=0, le=1)     # OSFV augmentation: horizontal flip of a pair (0.5)
+    color_jitter: list[float] = Field(min_length=4, max_length=4)   # brightness, contrast, saturation, hue (0.1 each)
     affine_sigma: float = Field(ge=0)               # equivariance warp: random affine and TPS strengths
     tps_sigma: float = Field(ge=0)
     tps_points: int = Field(ge=2)

@@ -60,6 +60,24 @@ def ray_temp_dir(project: Path | None = None) -> Path:
     return short
 
 
+# Ray-internal loggers that are noisy at INFO/WARNING without helping a user: Ray Train logs every
+# report() call, and its placement-group cleaner warns every few seconds that the state API (part of
+# the dashboard, which stages do not start) is unavailable.
+_QUIET_LOGGERS = {
+    "ray.train.v2._internal.execution.context": logging.WARNING,
+    "ray.train.v2._internal.execution.controller.placement_group_cleaner": logging.ERROR,
+}
+
+
+def quiet_worker_logs() -> None:
+    """``worker_process_setup_hook`` of every Ray worker the stages start: silence :data:`_QUIET_LOGGERS`."""
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+
+
+_RUNTIME_ENV = {"worker_process_setup_hook": "eat.ray_runtime.quiet_worker_logs"}
+
+
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
     """Run the body with Ray initialised; shut down on exit only what this call started.
@@ -80,10 +98,11 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     if target == LOCAL:
         temp_dir = ray_temp_dir()
         temp_dir.mkdir(parents=True, exist_ok=True)
-        ray.init(address=LOCAL, num_cpus=num_cpus, include_dashboard=False, _temp_dir=str(temp_dir))
+        ray.init(address=LOCAL, num_cpus=num_cpus, include_dashboard=False, _temp_dir=str(temp_dir),
+                 runtime_env=_RUNTIME_ENV)
     else:
         try:
-            ray.init(address=target)
+            ray.init(address=target, runtime_env=_RUNTIME_ENV)
         except ConnectionError as exc:
             raise ConnectionError(
                 f"could not connect to the Ray cluster at {target!r} (from the argument or ${ADDRESS_ENV}): {exc}. "

@@ -19,6 +19,9 @@ def main() -> None:
         print("  preprocessed     : data/interim/aligned/ (256² faces, landmarks), data/features/{pose,audio}/")
         print("  preprocessing    : reports/preprocess/metrics.json, reports/preprocess/quarantine.md")
         print("  speech features  : reports/speech_recognizer/metrics.json (substitute for DeepSpeech)")
+        print("  latent model     : models/latent/{osfv,enhanced}/model.pt, reports/latent/<variant>/"
+              "{metrics.json,train_log.csv,heldout/}")
+        print("  keypoint latents : data/features/latent/, PCA basis models/pca/{U_mead,mean_mead}.npy, reports/pca/")
     else:
         print("  nothing yet: run `make repro`")
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -58,6 +59,17 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
     report = json.loads((repo / "reports" / "preprocess" / "metrics.json").read_text())
     assert report["quarantined"] == {"ingest": 0, "normalise": 0, "crop_align": 0, "pose": 0}
     assert report["vs_groundtruth"]["av_lag_frames_nonzero"] == 0
+
+    # The latent model trains both variants, extraction covers every clip, the PCA basis has the official layout.
+    for variant in ("osfv", "enhanced"):
+        metrics = json.loads((repo / "reports" / "latent" / variant / "metrics.json").read_text())
+        assert metrics["steps"] == params.latent_train.steps and metrics["heldout"]["clips"] > 0
+        assert (repo / "models" / "latent" / variant / "model.pt").is_file()
+    latent = pd.read_parquet(repo / "data" / "features" / "latent.parquet")
+    assert sorted(latent.clip_id) == sorted(clips.clip_id)
+    assert np.load(repo / "models" / "pca" / "U_mead.npy").shape == (45, 45)
+    pca = json.loads((repo / "reports" / "pca" / "metrics.json").read_text())
+    assert pca["components"] == params.latent.pca_components
 
     # Nothing changed: a second repro runs nothing and DVC reports everything up to date.
     again = _run([dvc, "repro"], repo)

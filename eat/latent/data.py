@@ -135,3 +135,47 @@ def make_batch(bank: FrameBank, source: np.ndarray, driving: np.ndarray,
                device: torch.device | str = "cpu") -> Batch:
     return Batch(to_tensor(bank.frames[source]).to(device), to_tensor(bank.frames[driving]).to(device),
                  bank.landmarks[driving], torch.from_numpy(bank.pose[driving, :3]).to(device))
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """OSFV's training augmentation, applied identically to the source and driving frame of a pair.
+
+    A horizontal flip with probability ``flip`` (mirrored landmarks; yaw and roll change sign,
+    pitch does not) and a colour jitter of brightness, contrast, saturation (factors drawn from
+    [1 − j, 1 + j]) and hue (shift in [−j, j] turns). OSFV's values are 0.5 and 0.1 each; on a few
+    training identities the colour jitter is what lets the generator render unseen skin tones and
+    backgrounds instead of memorising the training ones.
+    """
+
+    flip: float
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+
+    @classmethod
+    def from_config(cls, cfg) -> Augmentation:
+        """From :class:`eat.config.LatentTrainConfig` (``flip_probability``, ``color_jitter``)."""
+        return cls(cfg.flip_probability, *cfg.color_jitter)
+
+    def __call__(self, batch: Batch, rngs: list[np.random.Generator]) -> Batch:
+        """Augment each pair ``b`` with its own generator ``rngs[b]`` (so the draw does not depend on sharding)."""
+        from torchvision.transforms.v2 import functional as tf
+
+        source, driving = batch.source.clone(), batch.driving.clone()
+        landmarks, pose = batch.driving_landmarks.copy(), batch.driving_pose.clone()
+        size = source.shape[-1]
+        for b, rng in enumerate(rngs):
+            pair = torch.stack([source[b], driving[b]])
+            if rng.random() < self.flip:
+                pair = pair.flip(-1)
+                landmarks[b, :, 0] = size - 1 - landmarks[b, :, 0]
+                pose[b, 0], pose[b, 2] = -pose[b, 0], -pose[b, 2]
+            factors = rng.uniform(-1, 1, 4) * [self.brightness, self.contrast, self.saturation, self.hue]
+            pair = tf.adjust_brightness(pair, 1 + factors[0])
+            pair = tf.adjust_contrast(pair, 1 + factors[1])
+            pair = tf.adjust_saturation(pair, 1 + factors[2])
+            pair = tf.adjust_hue(pair, factors[3]).clamp(0, 1)
+            source[b], driving[b] = pair[0], pair[1]
+        return Batch(source, driving, landmarks, pose)

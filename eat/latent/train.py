@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params
 from eat.io.atomic import atomic_path
-from eat.latent.data import FrameBank, PairSampler, load_bank, make_batch
+from eat.latent.data import Augmentation, FrameBank, PairSampler, load_bank, make_batch
 from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
 from eat.models.latent import LatentNetworks
@@ -137,6 +137,7 @@ def train_worker(config: dict[str, Any]) -> None:
         trainer.load_state_dict(_read_state(config["resume_from"]))
 
     sampler = PairSampler(bank, mode, seed)
+    augment = Augmentation.from_config(train)
     sums: dict[str, float] = defaultdict(float)
     interval_start, n_in_interval = time.perf_counter(), 0
     bar = tqdm(range(trainer.step, train.steps), desc=f"train_latent@{mode}", unit="step", file=sys.stdout,
@@ -144,7 +145,9 @@ def train_worker(config: dict[str, Any]) -> None:
     trainer.nets.train()
     for step in bar:
         source, driving = sampler.pairs(step, train.batch_size)
-        batch = make_batch(bank, source[rank::world], driving[rank::world], device)
+        mine = np.arange(train.batch_size)[rank::world]
+        batch = augment(make_batch(bank, source[mine], driving[mine], device),
+                        [np.random.default_rng([seed, step, int(i)]) for i in mine])
         torch.manual_seed(seed * 1_000_003 + step)
         terms, prediction, _ = objective.generator_losses(trainer.nets, batch, step_seed=seed + step)
         loss = sum(terms.values())
@@ -179,8 +182,6 @@ def train_worker(config: dict[str, Any]) -> None:
             interval_start, n_in_interval = time.perf_counter(), 0
         if at_checkpoint:
             _report_checkpoint(trainer, digest, vgg_info, rank)
-        elif at_log:
-            ray.train.report(dict(trainer.log[-1]))
 
 
 def _report_checkpoint(trainer: Trainer, digest: str, vgg_info: dict, rank: int) -> None:
