@@ -237,6 +237,7 @@ class LatentTrainConfig(_Section):
     threads_per_worker: int = Field(ge=1)
     checkpoint_every: int = Field(ge=1)       # steps between Ray Train checkpoints (the resume point)
     log_every: int = Field(ge=1)
+    bf16: bool                                # bfloat16 autocast (fp32 weights): ~1.4× faster steps on AMX CPUs
     lr_milestones: list[float] = Field(default_factory=list)   # fractions of steps where lr drops × 0.1
     pyramid_scales: list[float] = Field(min_length=1)
     perceptual_weights: list[float] = Field(min_length=5, max_length=5)   # VGG19 relu1_1 … relu5_1
@@ -268,29 +269,61 @@ class PCAConfig(_Section):
 
 
 class A2ETConfig(_Section):
-    """Audio-to-expression transformer sizes (Sec. 3.1.2, App. A)."""
+    """Audio-to-expression transformer sizes (Sec. 3.1.2, App. A) and its feature extractors (eat/models/a2et.py).
+
+    ``configs/paper.yaml`` holds the official values (the official ``Audio2kpTransformerBBoxQDeepPrompt``);
+    the default profile shrinks widths and depths for 2 CPU cores.
+    """
 
     encoder_layers: int = Field(ge=1)
     decoder_layers: int = Field(ge=1)
     heads: int = Field(ge=1)
     ffn_dim: int = Field(ge=1)
     d_model: int = Field(ge=8)
+    dropout: float = Field(ge=0, lt=1)                 # transformer layers (official 0.1)
+    speech_channels: list[int] = Field(min_length=1)   # stride-2 Conv1d stack over the speech window (official
+                                                       # 32, 32, 64, 64: 16 steps → 1); 2^len = speech_window
+    pose_image_size: int = Field(ge=4)                 # side of the drawn head-box image, one channel (official 64)
+    pose_channels: list[int] = Field(min_length=1)     # down-residual blocks over it (official 32, 64, 128, 128, 128)
+    face_channels: int = Field(ge=8)                   # per-pixel Linear of the source keypoint logits (official 32);
+                                                       # also the width of the audio map and of the feature EAM
+    decoder_channels: list[int] = Field(min_length=1)  # down-residual blocks over [audio map, face map] (official
+                                                       # 32, 48, 64, 96, 128); the last is d_model
+    audio_channels: int = Field(ge=8)                  # audio encoder stem width = audio map side (official 64)
+    audio_max_channels: int = Field(ge=8)              # (official 512)
+    audio_down_blocks: int = Field(ge=1)               # frequency-halving blocks of the audio encoder (official 3)
+    jdc_channels: list[int] = Field(min_length=4, max_length=4)   # JDC F0 network widths (official 64/128/192/256)
+    jdc_lstm_hidden: int = Field(ge=1)                 # its BiLSTM width (official 256)
+    phoneme_embedding_dim: int = Field(ge=0)           # the official A2ET's unused phoneme table (41 × 256); 0 omits it
+    pose_token_angles: Literal["degrees", "official_bins"]   # head-pose token angles; official_bins reproduces the
+                                                       # official code, which feeds the pose-bin expectation (0…65)
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> A2ETConfig:
+    def _check(self) -> A2ETConfig:
         if self.d_model % self.heads:
             raise ValueError("d_model must be divisible by heads")
+        if self.decoder_channels[-1] != self.d_model:
+            raise ValueError("the last of decoder_channels must equal d_model (it is the decoder token width)")
+        if 2 ** len(self.pose_channels) > self.pose_image_size:
+            raise ValueError("pose_image_size must be at least 2^len(pose_channels) (each block halves it)")
+        if 2 ** len(self.decoder_channels) > self.audio_channels:
+            raise ValueError("audio_channels (the audio/face map side) must be at least 2^len(decoder_channels)")
+        if any(c % 8 for c in (self.audio_channels, self.audio_max_channels)):
+            raise ValueError("audio_channels and audio_max_channels must be multiples of 8 (GroupNorm of 8 groups)")
+        if self.jdc_channels[-1] % 8:
+            raise ValueError("the last of jdc_channels must be a multiple of 8 (GroupNorm of 8 groups on F0 features)")
         return self
 
 
 class AdaptationConfig(_Section):
-    """Emotional adaptation modules (Sec. 3.2): mapper, prompts, EDN, EAM."""
+    """Emotional adaptation modules (Sec. 3.2): mapper, prompts, EDN, EAM (eat/models/adaptation.py)."""
 
     z_dim: int = Field(ge=1)
     mapper_hidden: int = Field(ge=1)
     mapper_shared_layers: int = Field(ge=1)
     mapper_unshared_layers: int = Field(ge=1)
     prompts: Literal["none", "shallow", "deep"]
+    prompt_tokens: int = Field(ge=1)     # e1…e_n after e0 (official 6: one deep prompt per A2ET layer)
 
 
 class OptimConfig(_Section):
@@ -348,6 +381,60 @@ class SpeechRecognizerConfig(_Section):
         return self
 
 
+class SyncExpertConfig(_Section):
+    """Wav2Lip-style lip-sync expert for L_sync (Sec. 3.3; eat/sync/wav2lip_expert.py) and its training.
+
+    Wav2Lip's expert sees 5 frames of the lower half of a 96² face and a 16-frame window of its
+    80 fps mel; our mel has one frame per video frame (SPEC.md "Signals"), so the same 0.2 s is
+    ``mel_frames`` = ``frames`` = 5 mel frames. Out-of-sync training pairs displace the audio
+    window by ``negative_min_shift`` … ``negative_max_shift`` frames (either sign).
+    """
+
+    frames: int = Field(ge=1)               # T consecutive video frames per window (Wav2Lip: 5)
+    mel_frames: int = Field(ge=1)           # mel frames per window (= frames with our mel; Wav2Lip's 80 fps mel: 16)
+    face_size: int = Field(ge=16)           # face crop side S; the expert sees its lower half, S/2 × S (official 96)
+    base_channels: int = Field(ge=1)        # stage widths ×1, 2, 4, 8, 16; embedding 16 × base (official 32 → 512)
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)           # Wav2Lip: 64
+    lr: float = Field(gt=0)                 # Adam (Wav2Lip: 1e-4)
+    negative_min_shift: int = Field(ge=1)   # |audio displacement| of an out-of-sync pair, in frames
+    negative_max_shift: int = Field(ge=1)
+    checkpoint_every: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SyncExpertConfig:
+        if self.face_size % 2:
+            raise ValueError("face_size must be even (the expert sees the lower half of the face)")
+        if self.negative_min_shift > self.negative_max_shift:
+            raise ValueError("negative_min_shift cannot exceed negative_max_shift")
+        return self
+
+
+class EmotionClassifierConfig(_Section):
+    """Emotion-FAN (Meng et al., ICIP 2019): ResNet-18 frames + self/relation attention → 8 emotions (Acc_emo).
+
+    eat/emotion/emotion_fan.py. Emotion-FAN's own values (configs/paper.yaml): 224² RGB crops in
+    [0, 1], ResNet-18 widths 64…512, dropout 0.5 before the attention heads and 0.6 before the
+    classifier, 3 frames per training clip, SGD lr 4e-3 momentum 0.9 weight decay 1e-4, lr × 0.2
+    after 1/3 and 2/3 of training (StepLR 60 of 180 epochs), batch 48.
+    """
+
+    input_size: int = Field(ge=32)          # frames are resized to input_size² (Emotion-FAN: 224)
+    base_width: int = Field(ge=1)           # ResNet-18 stage widths w, 2w, 4w, 8w (torchvision / Emotion-FAN: 64)
+    attention_dropout: float = Field(ge=0, lt=1)    # before the α and β heads (0.5)
+    classifier_dropout: float = Field(ge=0, lt=1)   # before the classifier (0.6)
+    weights: Literal["auto", "pretrained", "scratch"]   # auto: the emotion_fan file when present and matching
+    train_frames: int = Field(ge=1)         # frames sampled per clip and step (Emotion-FAN: 3)
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)           # clips per step (Emotion-FAN: 48)
+    lr: float = Field(gt=0)                 # SGD
+    momentum: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0)
+    lr_milestones: list[float] = Field(default_factory=list)   # fractions of steps where lr × lr_gamma
+    lr_gamma: float = Field(gt=0, le=1)
+    checkpoint_every: int = Field(ge=1)
+
+
 class Params(_Section):
     """Everything in ``params.yaml``."""
 
@@ -367,6 +454,8 @@ class Params(_Section):
     a2et: A2ETConfig
     adaptation: AdaptationConfig
     optim: OptimConfig
+    sync_expert: SyncExpertConfig
+    emotion_classifier: EmotionClassifierConfig
 
 
 def _format_errors(path: Path | str, err: ValidationError) -> str:

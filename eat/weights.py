@@ -3,7 +3,8 @@
 Nothing is downloaded at run time. Each entry names the file a user places in the
 weights folder (``$EAT_WEIGHTS_DIR``, default ``weights/`` in the repository); its
 SHA-256 is checked (in full where known, else the prefix that the upstream file name
-itself carries, as torch.hub does). A missing or wrong file is a :class:`WeightsError`
+itself carries, as torch.hub does; an empty prefix means upstream publishes none and the file
+is used unchecked). A missing or wrong file is a :class:`WeightsError`
 that says which file, where to put it and where it comes from. Stages without the
 file use their labelled substitute instead, and say so in their reports.
 """
@@ -39,6 +40,16 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
                  "face-alignment 1.x release asset s3fd face detector", "crop_align backend 'fan'"),
     WeightsEntry("vgg19", "vgg19-dcbb9e9d.pth", "dcbb9e9d",
                  "torchvision ImageNet VGG19 (IMAGENET1K_V1) checkpoint", "train_latent perceptual loss"),
+    WeightsEntry("syncnet_v2", "syncnet_v2.model", "",
+                 "syncnet_python release (data/syncnet_v2.model)", "Sync metric (eat.sync.syncnet_v2)"),
+    # Emotion-FAN (ResNet-18, self + relation attention) fine-tuned on MEAD by the EAT authors: the file
+    # evaluation_eat's emotion test loads (code/model_training_name/, from its code.zip bundle); a torch
+    # checkpoint {"epoch", "state_dict" (DataParallel "module." keys), "accuracy", "name"}, 8 classes in
+    # Emotion-FAN's MEAD order (eat.emotion.emotion_fan.FAN_MEAD_ORDER). The name carries epoch 61 and
+    # accuracy 84.3655 %, which is the paper's ground-truth Acc_emo on MEAD (84.37, Table 1).
+    WeightsEntry("emotion_fan", "self_relation-attention_61_84.3655", "",
+                 "EAT evaluation bundle (yuangan/evaluation_eat code.zip: model_training_name/"
+                 "self_relation-attention_61_84.3655)", "Acc_emo classifier (eat.emotion.emotion_fan)"),
 )}
 
 
@@ -54,6 +65,8 @@ def resolve(name: str, folder: Path | str | None = None) -> Path:
     if not path.is_file():
         raise WeightsError(f"weights '{name}' ({entry.used_by}) not found: put {entry.filename} in {base}/ "
                            f"(from: {entry.source}), or set EAT_WEIGHTS_DIR")
+    if not entry.sha256_prefix:      # upstream publishes no checksum: the file is used unchecked
+        return path
     digest = file_sha256(path)
     if not digest.startswith(entry.sha256_prefix):
         raise WeightsError(f"weights '{name}': {path} has SHA-256 {digest[:16]}…, expected {entry.sha256_prefix}…; "

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
-from eat.config import ConfigError, load_params
+from eat.config import load_params
 from eat.latent.extract import extract_latent
+from stages.cli import run_stage
 
 
 def main() -> int:
@@ -18,13 +17,8 @@ def main() -> int:
     parser.add_argument("--out-dir", default="data/features/latent")
     parser.add_argument("--table", default="data/features/latent.parquet")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        extract_latent(load_params(args.params), args.pose_table, args.model, args.out_dir, args.table)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    return 0
+    return run_stage(lambda: extract_latent(load_params(args.params), args.pose_table, args.model, args.out_dir,
+                                            args.table))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 
-from eat.config import ConfigError, load_params
+from eat.config import load_params
 from eat.latent.pca import fit_pca
+from stages.cli import run_stage
 
 
 def main() -> int:
@@ -18,16 +17,14 @@ def main() -> int:
     parser.add_argument("--out", default="models/pca")
     parser.add_argument("--reports", default="reports/pca")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def body() -> None:
         metrics = fit_pca(load_params(args.params), args.latent_table, args.out, args.reports)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(f"fit_pca: {metrics['components']} of {metrics['dimension']} axes keep "
-          f"{metrics['explained_variance_kept']:.3f} of the variance of E over {metrics['videos']} videos; "
-          f"held-out reconstruction {json.dumps(metrics['reconstruction_heldout'])} -> {args.out}")
-    return 0
+        print(f"fit_pca: {metrics['components']} of {metrics['dimension']} axes keep "
+              f"{metrics['explained_variance_kept']:.3f} of the variance of E over {metrics['videos']} videos; "
+              f"held-out reconstruction {json.dumps(metrics['reconstruction_heldout'])} -> {args.out}")
+
+    return run_stage(body)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
-from eat.config import ConfigError, load_params
+from eat.config import load_params
 from eat.latent.train import MODES, train_latent
+from stages.cli import run_stage
 
 
 def main() -> int:
@@ -17,17 +16,18 @@ def main() -> int:
     parser.add_argument("--pose-table", default="data/features/pose.parquet")
     parser.add_argument("--out", required=True, help="model.pt and the Ray Train checkpoints (ray/) go here")
     parser.add_argument("--reports", required=True, help="metrics.json, timing.json, train_log.csv, figures")
+    parser.add_argument("--init", default="scratch", help="'scratch' or a model.pt to start from")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        result = train_latent(load_params(args.params), args.variant, args.pose_table, args.out, args.reports)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    held = result["heldout"].get("same_clip", {})
-    print(f"train_latent@{args.variant}: {result['steps']} steps in {result['timing']['train_seconds']} s; "
-          f"held-out PSNR {held.get('psnr')} dB vs copy-source {held.get('psnr_copy_source')} dB -> {args.out}")
-    return 0
+
+    def body() -> None:
+        init = None if args.init == "scratch" else args.init
+        result = train_latent(load_params(args.params), args.variant, args.pose_table, args.out, args.reports, init)
+        held = result["heldout"].get("same_clip", {})
+        print(f"train_latent@{args.variant}: {result['steps']} steps in {result['timing']['train_seconds']} s; "
+              f"held-out face PSNR {held.get('psnr_face')} dB (copy-source {held.get('psnr_face_copy_source')} dB), "
+              f"whole frame {held.get('psnr')} dB (copy-source {held.get('psnr_copy_source')} dB) -> {args.out}")
+
+    return run_stage(body)
 
 
 if __name__ == "__main__":

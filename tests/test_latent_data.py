@@ -48,3 +48,22 @@ def test_osfv_pairs_stay_in_one_clip_and_enhanced_pairs_cross_to_the_neutral_par
 def test_unknown_mode_is_rejected():
     with pytest.raises(ValueError, match="osfv | enhanced"):
         PairSampler(toy_bank(), "vanilla", 0)
+
+
+def test_augmentation_treats_source_and_driving_alike_and_mirrors_pose():
+    import torch
+
+    from eat.latent.data import Augmentation, Batch
+
+    image = torch.rand(1, 3, 8, 8)
+    landmarks = np.array([[[1.0, 2.0]] * 68], np.float32)
+    batch = Batch(image, image.clone(), landmarks, torch.tensor([[10.0, 5.0, -3.0]]))
+    flipped = Augmentation(1.0, 0, 0, 0, 0)(batch, [np.random.default_rng(0)])
+    assert torch.allclose(flipped.source, image.flip(-1)) and torch.equal(flipped.source, flipped.driving)
+    assert flipped.driving_landmarks[0, 0].tolist() == [6.0, 2.0]
+    assert flipped.driving_pose.tolist() == [[-10.0, 5.0, 3.0]]
+    jittered = Augmentation(0.0, 0.3, 0.3, 0.3, 0.5)(batch, [np.random.default_rng(1)])
+    assert torch.allclose(jittered.source, jittered.driving) and not torch.allclose(jittered.source, image)
+    again = Augmentation(0.0, 0.3, 0.3, 0.3, 0.5)(batch, [np.random.default_rng(1)])
+    assert torch.equal(again.source, jittered.source)
+    assert batch.driving_landmarks[0, 0].tolist() == [1.0, 2.0]   # the input batch is left untouched

@@ -53,9 +53,19 @@ class Objective:
     def face_only(self) -> bool:
         return self.mode == "enhanced"
 
+    def precision(self, device: torch.device) -> torch.autocast:
+        """bf16 autocast when ``latent_train.bf16`` (oneDNN/AMX on CPU, tensor cores on GPU); fp32 master weights."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+
     def generator_losses(self, nets: LatentNetworks, batch: Batch, step_seed: int
                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
-        """Weighted loss terms, the prediction (B, 3, S, S) and the face mask (None in osfv mode)."""
+        """Weighted loss terms (fp32), the prediction (B, 3, S, S) and the face mask (None in osfv mode)."""
+        with self.precision(batch.source.device):
+            terms, prediction, mask = self._generator_terms(nets, batch, step_seed)
+        return {k: v.float() for k, v in terms.items()}, prediction, mask
+
+    def _generator_terms(self, nets: LatentNetworks, batch: Batch, step_seed: int
+                         ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
         cfg = self.cfg
         canonical = nets.kp_detector(batch.source)
         pose_source = nets.he_estimator(batch.source)
@@ -95,5 +105,6 @@ class Objective:
 
     def discriminator_loss(self, nets: LatentNetworks, batch: Batch, prediction: torch.Tensor) -> torch.Tensor:
         """Hinge loss of the multi-scale discriminator on real driving frames vs the (detached) predictions."""
-        return self.cfg.gan_weight * hinge_discriminator_loss(nets.discriminator(batch.driving),
-                                                              nets.discriminator(prediction.detach()))
+        with self.precision(batch.source.device):
+            loss = hinge_discriminator_loss(nets.discriminator(batch.driving), nets.discriminator(prediction.detach()))
+        return self.cfg.gan_weight * loss.float()

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params
 from eat.io.atomic import atomic_path
+from eat.io.hashing import file_sha256
 from eat.latent.data import Augmentation, FrameBank, PairSampler, load_bank, make_batch
 from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
@@ -53,12 +54,13 @@ INFERENCE_PARTS = ("kp_detector", "he_estimator", "generator")
 MIN_VGG_INPUT = 16   # VGG19 halves the image 4 times before relu5_1
 
 
-def run_digest(params: Params, mode: str, bank: FrameBank) -> str:
-    """What a checkpoint depends on: seed, variant, model and training configs, and the exact frames."""
+def run_digest(params: Params, mode: str, bank: FrameBank, init: Path | None) -> str:
+    """What a checkpoint depends on: seed, variant, configs, the initial weights and the exact frames."""
     cfg = params.latent_train.model_dump(exclude={"checkpoint_every", "log_every", "eval_frames_per_clip",
                                                   "eval_batch_size"})
     h = hashlib.sha256(json.dumps({"seed": params.seed, "mode": mode, "latent": params.latent.model_dump(),
-                                   "train": cfg, "optim": params.optim.model_dump()}, sort_keys=True).encode())
+                                   "train": cfg, "optim": params.optim.model_dump(),
+                                   "init": file_sha256(init) if init else "scratch"}, sort_keys=True).encode())
     h.update(bank.frames.tobytes())
     h.update(bank.pose.tobytes())
     h.update(bank.landmarks.tobytes())
@@ -135,6 +137,8 @@ def train_worker(config: dict[str, Any]) -> None:
             trainer.load_state_dict(_read_state(folder))
     elif config["resume_from"]:
         trainer.load_state_dict(_read_state(config["resume_from"]))
+    elif config["init"]:
+        load_inference_parts(trainer.nets, config["init"])
 
     sampler = PairSampler(bank, mode, seed)
     augment = Augmentation.from_config(train)
@@ -177,7 +181,7 @@ def train_worker(config: dict[str, Any]) -> None:
             row = {"step": trainer.step, **{k: round(v / n_in_interval, 6) for k, v in sorted(sums.items())},
                    "seconds_per_step": round((time.perf_counter() - interval_start) / n_in_interval, 4)}
             trainer.log.append(row)
-            bar.set_postfix(loss=row["total"])
+            bar.set_postfix(loss=row["total"], refresh=False)
             sums.clear()
             interval_start, n_in_interval = time.perf_counter(), 0
         if at_checkpoint:
@@ -215,8 +219,8 @@ def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
     return best, max(best_step, 0)
 
 
-def fit(params: Params, mode: str, bank: FrameBank, storage: Path) -> dict[str, Any]:
-    """Run (or resume) Ray Train for one variant; returns the final training state (rank 0's)."""
+def fit(params: Params, mode: str, bank: FrameBank, storage: Path, init: Path | None = None) -> dict[str, Any]:
+    """Run (or resume) Ray Train for one variant, from ``init``'s weights if given; returns rank 0's final state."""
     import ray
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -224,7 +228,7 @@ def fit(params: Params, mode: str, bank: FrameBank, storage: Path) -> dict[str, 
     from eat.ray_runtime import gpu_available, ray_session
 
     cfg = params.latent_train
-    digest = run_digest(params, mode, bank)
+    digest = run_digest(params, mode, bank, init)
     run_dir = storage / mode
     resume_from, resume_step = latest_checkpoint(run_dir, digest)
     if resume_from is not None and resume_step >= cfg.steps:
@@ -239,7 +243,8 @@ def fit(params: Params, mode: str, bank: FrameBank, storage: Path) -> dict[str, 
             train_loop_config={"latent": params.latent.model_dump(), "train": cfg.model_dump(),
                                "optim": params.optim.model_dump(), "seed": params.seed, "mode": mode,
                                "digest": digest, "bank": ray.put(bank),
-                               "resume_from": str(resume_from) if resume_from else None},
+                               "resume_from": str(resume_from) if resume_from else None,
+                               "init": str(Path(init).resolve()) if init else None},
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu,
                                          resources_per_worker={"CPU": cfg.threads_per_worker}),
             run_config=RunConfig(storage_path=str(storage.resolve()), name=mode,
@@ -260,12 +265,18 @@ def save_inference_model(state: dict[str, Any], latent: LatentConfig, mode: str,
                     **parts}, tmp)
 
 
+def load_inference_parts(nets: LatentNetworks, path: Path | str) -> None:
+    """Load the kp detector, head-pose estimator and generator of a ``model.pt`` into ``nets``."""
+    saved = torch.load(path, map_location=next(nets.parameters()).device, weights_only=True)
+    for name in INFERENCE_PARTS:
+        getattr(nets, name).load_state_dict(saved[name])
+
+
 def load_inference_model(path: Path | str, device: str | torch.device = "cpu") -> LatentNetworks:
     """The trained networks of ``model.pt`` in eval mode (the discriminator stays untrained: not needed)."""
     saved = torch.load(path, map_location=device, weights_only=True)
     nets = LatentNetworks.from_config(LatentConfig(**saved["config"])).to(device)
-    for name in INFERENCE_PARTS:
-        getattr(nets, name).load_state_dict(saved[name])
+    load_inference_parts(nets, path)
     return nets.eval()
 
 
@@ -289,8 +300,11 @@ def peak_rss_mib() -> float:
 
 
 def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Path | str,
-                 reports_dir: Path | str) -> dict[str, Any]:
+                 reports_dir: Path | str, init: Path | str | None = None) -> dict[str, Any]:
     """Stage ``train_latent@<mode>``: train or resume, save ``model.pt``, log, held-out metrics and figures.
+
+    ``init``: a ``model.pt`` to start from (the enhanced variant refines the trained osfv one, as the
+    paper's enhanced latent refines OSFV); None trains from scratch.
 
     ``metrics.json`` holds only deterministic numbers (DVC compares them across runs); wall
     time and peak memory go to ``timing.json`` beside it.
@@ -309,12 +323,16 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
     train_clips, held_clips = training_tables(pose_table)
     bank = load_bank(train_clips, size, aligned)
     loaded = time.perf_counter()
-    state = fit(params, mode, bank, out_dir / "ray")
+    init = Path(init) if init else None
+    if init is not None and not init.is_file():
+        raise FileNotFoundError(f"{init}: initial latent model not found (train the variant it comes from first)")
+    state = fit(params, mode, bank, out_dir / "ray", init)
     trained = time.perf_counter()
     save_inference_model(state, params.latent, mode, out_dir / "model.pt")
     write_log_csv(state["log"], reports_dir / "train_log.csv")
 
-    metrics: dict[str, Any] = {"variant": mode, "image_size": size, "train_clips": len(train_clips),
+    metrics: dict[str, Any] = {"variant": mode, "initialised_from": str(init) if init else "scratch",
+                               "image_size": size, "train_clips": len(train_clips),
                                "train_frames": len(bank.frames), "steps": state["step"],
                                "loss_first": state["log"][0]["total"], "loss_last": state["log"][-1]["total"],
                                "vgg19": state["vgg"], "heldout": {"clips": 0}}
@@ -322,6 +340,9 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
         nets = load_inference_model(out_dir / "model.pt")
         held = load_bank(held_clips, size, aligned)
         metrics["heldout"], examples = evaluate(nets, held, cfg.eval_frames_per_clip, cfg.face_margin)
+        torch.manual_seed(params.seed)   # the networks as training started: how much did it learn?
+        metrics["heldout_at_step_0"] = evaluate(LatentNetworks.from_config(params.latent), held,
+                                                cfg.eval_frames_per_clip, cfg.face_margin)[0]
         for identity, example in examples.items():
             save_side_by_side(example, reports_dir / "heldout" / f"{identity}.png",
                               f"latent model ({mode}), held-out identity {identity}")

@@ -1,0 +1,114 @@
+"""Emotion-FAN: shapes, attention that sums to one, masking, a tiny overfit, and its weights file."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from eat.config import EMOTIONS, EmotionClassifierConfig, read_yaml
+from eat.emotion.emotion_fan import FAN_MEAD_ORDER, EmotionFAN, _convert_checkpoint, load_emotion_fan
+from eat.weights import WeightsError
+from tests.conftest import REPO
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is ~100× faster than two on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cfg(**change) -> EmotionClassifierConfig:
+    """The default profile's emotion_classifier section, shrunk for tests unless ``change`` says otherwise."""
+    base = EmotionClassifierConfig.model_validate(read_yaml(REPO / "params.yaml")["emotion_classifier"])
+    return base.model_copy(update={"input_size": 32, "base_width": 4, **change})
+
+
+def test_logits_and_attention_shapes():
+    torch.manual_seed(0)
+    model = EmotionFAN(_cfg()).eval()
+    with torch.no_grad():
+        out = model.frame_attention(torch.rand(2, 5, 3, 32, 32))
+        resized = model(torch.rand(2, 5, 3, 48, 48))        # other sizes are resized to input_size
+    assert out.logits.shape == resized.shape == (2, len(EMOTIONS))
+    assert out.alpha.shape == out.weights.shape == (2, 5)
+    assert out.features.shape == (2, 5, 8 * 4)
+    torch.testing.assert_close(out.alpha.sum(1), torch.ones(2))
+    torch.testing.assert_close(out.weights.sum(1), torch.ones(2))
+    assert (out.weights > 0).all()
+
+
+def test_masked_padding_changes_nothing():
+    torch.manual_seed(0)
+    model = EmotionFAN(_cfg()).eval()
+    clip = torch.rand(1, 3, 3, 32, 32)
+    padded = torch.cat([clip, torch.rand(1, 2, 3, 32, 32)], dim=1)
+    mask = torch.tensor([[True, True, True, False, False]])
+    with torch.no_grad():
+        plain = model.frame_attention(clip)
+        masked = model.frame_attention(padded, mask)
+    torch.testing.assert_close(masked.logits, plain.logits, rtol=1e-5, atol=1e-5)
+    assert (masked.weights[0, 3:] == 0).all() and (masked.alpha[0, 3:] == 0).all()
+    torch.testing.assert_close(masked.weights[:, :3], plain.weights, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="at least one unmasked frame"):
+        model(padded, torch.zeros(1, 5, dtype=torch.bool))
+
+
+def test_overfits_two_toy_clips_of_distinct_colours():
+    torch.manual_seed(0)
+    model = EmotionFAN(_cfg(attention_dropout=0.0, classifier_dropout=0.0))
+    colours = torch.tensor([[0.9, 0.2, 0.1], [0.1, 0.3, 0.9]])
+    clips = colours[:, None, :, None, None].expand(2, 3, 3, 32, 32) + 0.05 * torch.randn(2, 3, 3, 32, 32)
+    labels = torch.tensor([EMOTIONS.index("angry"), EMOTIONS.index("sad")])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(12):
+        loss = F.cross_entropy(model(clips), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pretrained_without_the_file_names_it(tmp_path):
+    with pytest.raises(WeightsError, match=rf"put self_relation-attention_61_84\.3655 in {tmp_path}/"):
+        load_emotion_fan(_cfg(weights="pretrained"), tmp_path)
+
+
+def test_auto_without_the_file_trains_from_scratch(tmp_path):
+    model, info = load_emotion_fan(_cfg(weights="auto"), tmp_path)
+    assert isinstance(model, EmotionFAN)
+    assert info["weights"] == "scratch" and not info["pretrained"]
+    assert "self_relation-attention_61_84.3655" in info["note"]
+
+
+def test_pretrained_needs_the_official_width(tmp_path):
+    (tmp_path / "self_relation-attention_61_84.3655").write_bytes(b"checkpoint")
+    with pytest.raises(WeightsError, match="base_width is 4; set it to 64"):
+        load_emotion_fan(_cfg(weights="pretrained"), tmp_path)
+
+
+def test_official_checkpoint_keys_map_and_classes_are_reordered():
+    # An Emotion-FAN checkpoint as evaluation_eat saves it: DataParallel keys, the unused ImageNet fc and
+    # self-attention head, pred_fc2 rows in Emotion-FAN's MEAD order.
+    torch.manual_seed(0)
+    source = EmotionFAN(_cfg())
+    fan_state = {f"module.{k}": v for k, v in source.backbone.state_dict().items()}   # conv1.weight, layer1…
+    rows = torch.arange(8, dtype=torch.float32)[:, None].expand(8, 64).clone()     # row r holds r
+    fan_state.update({"module.alpha.0.weight": source.alpha.weight, "module.alpha.0.bias": source.alpha.bias,
+                      "module.beta.0.weight": source.beta.weight, "module.beta.0.bias": source.beta.bias,
+                      "module.pred_fc1.weight": torch.zeros(8, 32), "module.pred_fc1.bias": torch.zeros(8),
+                      "module.pred_fc2.weight": rows, "module.pred_fc2.bias": torch.arange(8.0),
+                      "module.fc.weight": torch.zeros(1000, 32), "module.fc.bias": torch.zeros(1000)})
+    state, full = _convert_checkpoint(fan_state)
+    assert full
+    target = EmotionFAN(_cfg())
+    target.load_state_dict(state, strict=True)
+    for k, emotion in enumerate(EMOTIONS):
+        assert target.classifier.bias[k] == FAN_MEAD_ORDER.index(emotion)
+    assert target.classifier.bias[EMOTIONS.index("happy")] == 0        # Emotion-FAN's class 0 is happy
+    torch.testing.assert_close(target.backbone.conv1.weight, source.backbone.conv1.weight)
