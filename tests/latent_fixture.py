@@ -19,6 +19,7 @@ from eat.io.media import write_video
 
 SIZE = 32
 FRAMES = 10
+STEPS = 30
 
 
 def _clip(identity: int, angry: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,7 +63,10 @@ def write_latent_fixture(root: Path) -> Path:
 
 
 def fixture_overlay() -> dict:
-    """Params overlay (on the micro profile) sized for this fixture: 32² frames, 6 steps, checkpoints every 2."""
+    """Params overlay (on the micro profile) sized for this fixture: 32² frames, 30 steps, checkpoints every 2.
+
+    Enough steps that a test polling for the first checkpoint kills the run well before its end.
+    """
     return {"signal": {"image_size": SIZE}, "crop_align": {"size": SIZE}, "ray": {"workers": 1},
-            "latent_train": {"steps": 6, "batch_size": 2, "checkpoint_every": 2, "log_every": 1,
+            "latent_train": {"steps": STEPS, "batch_size": 2, "checkpoint_every": 2, "log_every": 1,
                              "threads_per_worker": 1, "eval_frames_per_clip": 3}}

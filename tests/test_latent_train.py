@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import torch
 
 from eat.config import deep_merge, read_yaml, write_yaml_atomic
 from tests.conftest import REPO
-from tests.latent_fixture import FRAMES, fixture_overlay, write_latent_fixture
+from tests.latent_fixture import FRAMES, STEPS, fixture_overlay, write_latent_fixture
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +58,9 @@ def test_killed_training_resumes_to_the_same_weights(fixture_run):
     _run(_stage(fixture_run, "whole"))
     whole = fixture_run["root"] / "whole"
     metrics = json.loads((whole / "reports" / "metrics.json").read_text())
-    assert metrics["steps"] == 6 and metrics["heldout"]["clips"] == 2
+    assert metrics["steps"] == STEPS and metrics["heldout"]["clips"] == 2
     log = pd.read_csv(whole / "reports" / "train_log.csv")
-    assert log.step.tolist() == list(range(1, 7)) and np.isfinite(log.total).all()
+    assert log.step.tolist() == list(range(1, STEPS + 1)) and np.isfinite(log.total).all()
     assert (whole / "reports" / "heldout" / "W009.png").stat().st_size > 1000
 
     # Kill the second run once its first checkpoint exists, then run it again to the end.
@@ -69,13 +70,15 @@ def test_killed_training_resumes_to_the_same_weights(fixture_run):
     storage = killed / "model" / "ray" / "enhanced"
     deadline = time.time() + 300
     while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
     assert not (killed / "model" / "model.pt").exists()
     out = _run(_stage(fixture_run, "killed"))
-    assert "resuming from" in out
+    resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", out)
+    assert resumed, out[-2000:]
+    assert 0 < int(resumed.group(1)) < STEPS, "the kill came after training had finished"
 
     a, b = _weights(whole / "model" / "model.pt"), _weights(killed / "model" / "model.pt")
     assert a.keys() == b.keys()
