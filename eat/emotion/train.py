@@ -1,0 +1,294 @@
+"""Training of the Emotion-FAN classifier behind Acc_emo (stage ``train_emotion_classifier``).
+
+Data: the MEAD clips of the pose-stage table, ``train`` split for training and ``test`` split (EAMM's
+test identities) held out; the label of a clip is its ``emotion`` in :data:`eat.config.EMOTIONS`
+order. Face frames are the aligned mp4 read at ``input_size``² and held in memory (the miniature is
+small; at MEAD scale a streaming reader would replace :func:`load_emotion_clips`).
+
+Objective (Emotion-FAN's ``fan_afew_traintest.py``): ``train_frames`` frames per clip, each mirrored with
+probability 1/2 (its only augmentation), cross-entropy of
+the frame-attention logits, SGD with momentum and weight decay, lr × ``lr_gamma`` at each
+``lr_milestones`` fraction of the steps. Backbone weights come from
+:func:`~eat.emotion.emotion_fan.load_emotion_fan` (``auto``: the Emotion-FAN file when present and
+matching, else from scratch; the metrics say which).
+
+Deterministic and resumable as eat/sync/train.py: batch ``s`` is a function of (seed, s) (clips in
+per-epoch permutations, frames from a generator seeded with ``(seed, s)``), dropout masks come from
+``torch.manual_seed`` of (seed, s), one torch thread, deterministic algorithms; the state (weights,
+SGD, schedule, step, losses) is checkpointed every ``checkpoint_every`` steps to
+``<out>/train_state.pt`` under a digest of the seed, config, initial weights and data.
+
+Held-out evaluation (:func:`evaluate_emotion`): every frame of a test clip at once (Emotion-FAN's
+evaluation), accuracy overall and per emotion, the confusion matrix, and chance (1/8) beside them:
+the "Ground Truth" row of Acc_emo (Table 1), i.e. the classifier on real test videos.
+
+Outputs: ``<out>/model.pt`` (:func:`save_emotion_classifier`: ``{"config", "emotions", "weights",
+"steps", "state_dict"}``, ``torch.load(weights_only=True)``), ``<out>/train_state.pt``, the metrics
+JSON (deterministic numbers only) and ``timing.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from eat.config import EMOTIONS, EmotionClassifierConfig
+from eat.emotion.emotion_fan import EmotionFAN, load_emotion_fan
+from eat.io.atomic import atomic_path, write_text_atomic
+from eat.latent.data import read_aligned_frames
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "train_state.pt"
+CHANCE = 1 / len(EMOTIONS)
+
+
+@dataclass(frozen=True)
+class EmotionClip:
+    """One MEAD clip in memory: frames (T, S, S, 3) uint8 RGB at ``input_size``; label = EMOTIONS index."""
+
+    uid: str
+    label: int
+    frames: np.ndarray
+
+
+def frames_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(..., S, S, 3) uint8 → (..., 3, S, S) float32 in [0, 1]: ``ToTensor`` only, as Emotion-FAN."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float().div_(255.0)
+
+
+@contextlib.contextmanager
+def reproducible_torch() -> Iterator[None]:
+    """One torch thread and deterministic algorithms inside the block (restored afterwards): results that do
+    not depend on the machine's core count (and, on 2 cores, the fastest for this small network)."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def emotion_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) MEAD rows of the pose-stage table, sorted by uid; an unknown emotion is an error."""
+    table = pd.read_parquet(pose_table)
+    mead = table[table.dataset == "MEAD"]
+    unknown = sorted(set(mead.emotion) - set(EMOTIONS))
+    if unknown:
+        raise ValueError(f"{pose_table}: MEAD emotions {unknown} are not among {EMOTIONS}; fix the ingest stage")
+    train, test = (mead[mead.split == s].sort_values("uid").reset_index(drop=True) for s in ("train", "test"))
+    if train.empty:
+        raise ValueError(f"{pose_table}: no MEAD clip of the train split; check the preprocessing quarantine")
+    return train, test
+
+
+def load_emotion_clips(table: pd.DataFrame, size: int) -> list[EmotionClip]:
+    """Read every row's aligned frames at ``size``²."""
+    clips = []
+    for row in tqdm(table.itertuples(index=False), total=len(table), desc="read clips", unit="clip", mininterval=10):
+        if not Path(row.aligned).is_file():
+            raise FileNotFoundError(f"clip {row.uid}: {row.aligned} not found; re-run the crop_align stage")
+        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion), read_aligned_frames(row.aligned, size)))
+    return clips
+
+
+def clip_order(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
+    """Clip indices of batch ``step``: positions ``[s·B, (s+1)·B)`` of per-epoch permutations seeded (seed, epoch)."""
+    positions = np.arange(step * batch_size, (step + 1) * batch_size)
+    perms = {e: np.random.default_rng([seed, int(e)]).permutation(n) for e in np.unique(positions // n)}
+    return np.array([perms[p // n][p % n] for p in positions])
+
+
+def make_batch(clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed: int,
+               step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``step``: frames (B, train_frames, 3, S, S) in [0, 1] (time order kept) and labels (B,) int64.
+
+    Each frame is mirrored with probability 1/2: Emotion-FAN's training transform
+    (``RandomHorizontalFlip`` then ``ToTensor``, applied image by image; ``basic_code/load.py``).
+    """
+    rng = np.random.default_rng([seed, step])
+    frames, labels = [], []
+    for c in clip_order(seed, step, cfg.batch_size, len(clips)):
+        clip = clips[c]
+        n = len(clip.frames)
+        picked = np.sort(rng.choice(n, cfg.train_frames, replace=n < cfg.train_frames))
+        flip = rng.random(cfg.train_frames) < 0.5
+        frames.append(np.where(flip[:, None, None, None], clip.frames[picked, :, ::-1], clip.frames[picked]))
+        labels.append(clip.label)
+    return frames_tensor(np.stack(frames)), torch.tensor(labels)
+
+
+def run_digest(seed: int, cfg: EmotionClassifierConfig, weights: dict, clips: Sequence[EmotionClip]) -> str:
+    """What a saved state depends on: seed, config (less the checkpoint interval), initial weights and the data."""
+    h = hashlib.sha256(json.dumps({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"}),
+                                   "weights": weights}, sort_keys=True).encode())
+    for clip in clips:
+        h.update(f"{clip.uid}:{clip.label}".encode())
+        h.update(clip.frames.tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class EmotionTrainState:
+    """What a checkpoint holds: the classifier, SGD, its step schedule, the step reached and the loss per step."""
+
+    model: EmotionFAN
+    weights: dict
+    optimiser: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    step: int
+    losses: list[float]
+
+    @classmethod
+    def new(cls, cfg: EmotionClassifierConfig, seed: int, weights_dir: Path | str | None = None) -> EmotionTrainState:
+        torch.manual_seed(seed)
+        model, weights = load_emotion_fan(cfg, weights_dir)
+        optimiser = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                    weight_decay=cfg.weight_decay)
+        milestones = sorted({int(f * cfg.steps) for f in cfg.lr_milestones})
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones, gamma=cfg.lr_gamma)
+        return cls(model, weights, optimiser, schedule, 0, [])
+
+    def save(self, path: Path, digest: str) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({"digest": digest, "step": self.step, "losses": self.losses, "model": self.model.state_dict(),
+                        "optimiser": self.optimiser.state_dict(), "schedule": self.schedule.state_dict()}, tmp)
+
+    def restore(self, path: Path, digest: str) -> bool:
+        """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
+        if not path.is_file():
+            return False
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("digest") != digest:
+            log.info("%s: written for other parameters or data; training from scratch", path)
+            return False
+        self.model.load_state_dict(saved["model"])
+        self.optimiser.load_state_dict(saved["optimiser"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.step, self.losses = int(saved["step"]), [float(v) for v in saved["losses"]]
+        log.info("%s: resuming at step %d", path, self.step)
+        return True
+
+
+def train_steps(state: EmotionTrainState, clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed: int,
+                until: int, checkpoint: Callable[[EmotionTrainState], None] | None = None) -> None:
+    """Run SGD steps ``state.step … until − 1`` of cross-entropy; ``checkpoint(state)`` every
+    ``checkpoint_every`` steps and at ``until``."""
+    state.model.train()
+    with reproducible_torch():
+        for step in tqdm(range(state.step, until), desc="train_emotion_classifier", unit="step", mininterval=10,
+                         initial=state.step, total=until):
+            frames, labels = make_batch(clips, cfg, seed, step)
+            torch.manual_seed(seed * 1_000_003 + step)       # dropout masks: a function of (seed, step)
+            loss = F.cross_entropy(state.model(frames), labels)
+            state.optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            state.optimiser.step()
+            state.schedule.step()
+            state.losses.append(loss.item())
+            state.step = step + 1
+            if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == until):
+                checkpoint(state)
+
+
+def predict(model: EmotionFAN, clips: Sequence[EmotionClip]) -> np.ndarray:
+    """(C,) predicted EMOTIONS index of each clip from all its frames at once (Emotion-FAN's evaluation)."""
+    model.eval()
+    with torch.inference_mode():
+        return np.array([int(model(frames_tensor(c.frames)[None]).argmax(1)) for c in clips], np.int64)
+
+
+def evaluate_emotion(model: EmotionFAN, clips: Sequence[EmotionClip]) -> dict:
+    """Accuracy overall and per emotion (None where no clip has it), chance, and the confusion matrix
+    (rows: true emotion, columns: predicted, both in EMOTIONS order)."""
+    if not clips:
+        return {"clips": 0, "chance": round(CHANCE, 4)}
+    truth = np.array([c.label for c in clips])
+    pred = predict(model, clips)
+    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
+    np.add.at(confusion, (truth, pred), 1)
+    by_emotion = {e: (round(float(np.mean(pred[truth == i] == i)), 4) if (truth == i).any() else None)
+                  for i, e in enumerate(EMOTIONS)}
+    return {"clips": len(clips), "accuracy": round(float(np.mean(pred == truth)), 4), "chance": round(CHANCE, 4),
+            "accuracy_by_emotion": by_emotion, "emotions": list(EMOTIONS), "confusion": confusion.tolist()}
+
+
+def save_emotion_classifier(state: EmotionTrainState, path: Path | str) -> None:
+    """``model.pt``: the classifier's weights, its config, the class order and where its initial weights came from."""
+    with atomic_path(path) as tmp:
+        torch.save({"config": state.model.cfg.model_dump(), "emotions": list(EMOTIONS), "weights": state.weights,
+                    "steps": state.step, "state_dict": state.model.state_dict()}, tmp)
+
+
+def load_emotion_classifier(path: Path | str, device: str | torch.device = "cpu") -> EmotionFAN:
+    """The trained classifier of a ``model.pt`` written by :func:`save_emotion_classifier`, in eval mode."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    if tuple(saved["emotions"]) != EMOTIONS:
+        raise ValueError(f"{path}: classes {saved['emotions']} are not in eat.config.EMOTIONS order; retrain it")
+    model = EmotionFAN(EmotionClassifierConfig(**saved["config"])).to(device)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
+
+
+def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table: Path | str, out_dir: Path | str,
+                             metrics_path: Path | str, stop_after: int | None = None,
+                             weights_dir: Path | str | None = None) -> dict:
+    """Stage ``train_emotion_classifier``: train (or resume) on MEAD's train split, save ``model.pt``, evaluate
+    on its test split.
+
+    ``stop_after``: end after that many steps (checkpoint written, no model or metrics), as a run
+    killed right after a checkpoint would; returns ``{"stopped_at": step}`` then. ``weights_dir``:
+    where :func:`~eat.emotion.emotion_fan.load_emotion_fan` looks for the Emotion-FAN file.
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    train_table, test_table = emotion_tables(pose_table)
+    train = load_emotion_clips(train_table, cfg.input_size)
+    held = load_emotion_clips(test_table, cfg.input_size)
+    loaded = time.perf_counter()
+
+    state = EmotionTrainState.new(cfg, seed, weights_dir)
+    digest = run_digest(seed, cfg, state.weights, train)
+    resumed_at = state.step if state.restore(out_dir / STATE_FILE, digest) else 0
+    until = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    train_steps(state, train, cfg, seed, until, checkpoint=lambda s: s.save(out_dir / STATE_FILE, digest))
+    if state.step < cfg.steps:
+        return {"stopped_at": state.step}
+    trained = time.perf_counter()
+    save_emotion_classifier(state, out_dir / "model.pt")
+
+    with reproducible_torch():
+        heldout = evaluate_emotion(state.model, held)
+        train_accuracy = evaluate_emotion(state.model, train)["accuracy"]
+    tail = max(1, len(state.losses) // 10)
+    metrics = {
+        "model": "Emotion-FAN", "weights": state.weights, "steps": state.step, "resumed_at_step": resumed_at,
+        "parameters": sum(p.numel() for p in state.model.parameters()),
+        "train_clips": len(train),
+        "train_clips_by_emotion": {e: sum(c.label == i for c in train) for i, e in enumerate(EMOTIONS)},
+        "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
+        "train_loss_last": round(float(np.mean(state.losses[-tail:])), 4),
+        "train_accuracy": train_accuracy,
+        "heldout": heldout,
+        "acc_emo_ground_truth": heldout.get("accuracy"),
+        "acc_emo_chance": round(CHANCE, 4),
+    }
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
+              "total_seconds": round(time.perf_counter() - start, 1)}
+    write_text_atomic(Path(metrics_path).with_name("timing.json"), json.dumps(timing, indent=2) + "\n")
+    return {**metrics, "timing": timing}

@@ -1,0 +1,407 @@
+"""Training of the Wav2Lip-style lip-sync expert behind L_sync (Sec. 3.3; stage ``train_sync_expert``).
+
+Data: every clip of the ``train`` split (MEAD neutral and emotional, LRW, VoxCeleb2) of the pose-stage
+table, joined by ``uid`` with the audio-feature table for its ``mel`` (T, n_mels), one mel frame per
+video frame (eat/schema.py). Frames are read from the aligned mp4 at ``face_size``² and held in
+memory (the miniature is small; at MEAD scale a streaming reader would replace :func:`load_sync_clips`).
+
+Objective (Wav2Lip's ``color_syncnet_train.py``): pairs from :func:`~eat.sync.wav2lip_expert.sample_pair`,
+half in sync, half with the audio displaced by ``negative_min_shift`` … ``negative_max_shift`` frames;
+binary cross-entropy of the embeddings' cosine similarity (:func:`~eat.sync.wav2lip_expert.sync_bce_loss`);
+Adam at ``lr``.
+
+Deterministic and resumable: batch ``s`` (clips, windows, shifts) is drawn from a generator seeded
+with ``(seed, s)``; the expert has no dropout; torch runs on one thread with deterministic algorithms.
+Every ``checkpoint_every`` steps the state (weights, Adam, step, losses) goes atomically to
+``<out>/train_state.pt`` under a digest of the seed, the config and the exact training data; a
+state with another digest is ignored. A run killed after a checkpoint and started again ends with
+the same weights as an uninterrupted run (tested bit for bit).
+
+Held-out evaluation (:func:`evaluate_sync`, the ``test`` split): per clip, per-window embeddings
+of sliding ``frames``-frame windows; for each injected audio shift ``k`` ∈ :data:`EVAL_SHIFTS` the
+video and the audio are cut to their overlap with video frame ``i`` beside mel row ``i + k`` (the
+audio leads by ``k`` frames) and syncnet_python's offset search (:func:`eat.sync.offset.evaluate_offset`,
+±15 frames, fewer on short clips) must return ``k``. Also the mean confidence (LSE-C) and minimum
+distance (LSE-D) of in-sync audio against another held-out clip's audio.
+
+Outputs: ``<out>/model.pt`` (:func:`save_sync_expert`: ``{"label", "config", "n_mels", "steps",
+"state_dict"}``, ``torch.load(weights_only=True)``), ``<out>/train_state.pt``, the metrics JSON
+(deterministic numbers only) and ``timing.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from eat.config import SyncExpertConfig
+from eat.io.atomic import atomic_path, write_text_atomic
+from eat.latent.data import read_aligned_frames
+from eat.sync.offset import DEFAULT_VSHIFT, evaluate_offset
+from eat.sync.wav2lip_expert import SyncExpert, face_window, mel_window, sample_pair, sync_bce_loss
+
+log = logging.getLogger(__name__)
+
+LABEL = "pipeline-trained expert (not syncnet_v2 weights)"
+EVAL_SHIFTS: tuple[int, ...] = tuple(range(-5, 6))
+RECOVERY_TARGET = 0.9
+STATE_FILE = "train_state.pt"
+_EMBED_CHUNK = 256     # windows per forward pass in evaluation
+
+
+@dataclass(frozen=True)
+class SyncClip:
+    """One clip in memory: frames (T, S, S, 3) uint8 RGB at ``face_size``, mel (T, n_mels) float32."""
+
+    uid: str
+    dataset: str
+    frames: np.ndarray
+    mel: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frames)
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+def sync_table(pose_table: Path | str, audio_table: Path | str) -> pd.DataFrame:
+    """Rows of the pose-stage table with their ``features`` npz path, sorted by uid; clips without audio
+    features (quarantined by the audio stage) are dropped with a warning."""
+    pose, audio = pd.read_parquet(pose_table), pd.read_parquet(audio_table, columns=["uid", "features"])
+    table = pose.merge(audio, on="uid", how="inner", validate="one_to_one")
+    if len(table) < len(pose):
+        missing = sorted(set(pose.uid) - set(table.uid))
+        log.warning("%d clips of %s have no audio features in %s (first: %s)", len(missing), pose_table,
+                    audio_table, missing[0])
+    return table.sort_values("uid").reset_index(drop=True)
+
+
+def load_sync_clips(table: pd.DataFrame, face_size: int) -> list[SyncClip]:
+    """Read the aligned frames (at ``face_size``²) and the mel of every row of :func:`sync_table`."""
+    clips = []
+    for row in tqdm(table.itertuples(index=False), total=len(table), desc="read clips", unit="clip",
+                    mininterval=10):
+        for path in (row.aligned, row.features):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"clip {row.uid}: {path} not found; re-run the stage that writes it "
+                                        f"(crop_align for aligned mp4s, audio_features for mel npz files)")
+        frames = read_aligned_frames(row.aligned, face_size)
+        with np.load(row.features) as arrays:
+            mel = arrays["mel"].astype(np.float32)
+        if len(frames) != len(mel):
+            raise ValueError(f"clip {row.uid}: {row.aligned} has {len(frames)} frames but {row.features} has "
+                             f"{len(mel)} mel frames; re-run the crop_align and audio_features stages")
+        clips.append(SyncClip(row.uid, row.dataset, frames, mel))
+    return clips
+
+
+def usable(clips: Sequence[SyncClip], min_frames: int) -> tuple[list[SyncClip], list[str]]:
+    """Clips of at least ``min_frames`` frames, and a reason for each one left out."""
+    kept = [c for c in clips if c.n_frames >= min_frames]
+    skipped = [f"{c.uid}: {c.n_frames} frames, fewer than {min_frames}" for c in clips if c.n_frames < min_frames]
+    return kept, skipped
+
+
+def frames_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(..., S, S, 3) uint8 → (..., 3, S, S) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float().div_(255.0)
+
+
+def make_batch(clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int,
+               step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch ``step``: mel windows (B, 1, n_mels, M), face windows (B, 3T, S/2, S), in-sync labels (B,).
+
+    A pure function of (seed, step): clip ``c`` uniform, then a pair of :func:`sample_pair` in it.
+    """
+    rng = np.random.default_rng([seed, step])
+    faces, mels, labels = [], [], []
+    for _ in range(cfg.batch_size):
+        clip = clips[int(rng.integers(len(clips)))]
+        pair = sample_pair(clip.n_frames, cfg, rng)
+        faces.append(clip.frames[pair.start: pair.start + cfg.frames])
+        a = pair.start + pair.shift
+        mels.append(clip.mel[a: a + cfg.mel_frames])
+        labels.append(float(pair.in_sync))
+    return (mel_window(torch.from_numpy(np.stack(mels))), face_window(frames_tensor(np.stack(faces)), cfg.face_size),
+            torch.tensor(labels))
+
+
+def run_digest(seed: int, cfg: SyncExpertConfig, clips: Sequence[SyncClip]) -> str:
+    """What a saved training state depends on: seed, config (less the checkpoint interval) and the exact data."""
+    h = hashlib.sha256(json.dumps({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"})},
+                                  sort_keys=True).encode())
+    for clip in clips:
+        h.update(clip.uid.encode())
+        h.update(clip.frames.tobytes())
+        h.update(clip.mel.tobytes())
+    return h.hexdigest()
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def reproducible_torch() -> Iterator[None]:
+    """One torch thread and deterministic algorithms inside the block (restored afterwards).
+
+    One thread makes the result independent of the machine's core count and, on the 2-core machine,
+    is also the fastest for these small networks (eat/features/train_recognizer.py measures it).
+    """
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+@dataclass
+class SyncTrainState:
+    """What a checkpoint holds: the expert, its optimiser, the step reached and the loss per step."""
+
+    model: SyncExpert
+    optimiser: torch.optim.Optimizer
+    step: int
+    losses: list[float]
+
+    @classmethod
+    def new(cls, cfg: SyncExpertConfig, n_mels: int, seed: int) -> SyncTrainState:
+        torch.manual_seed(seed)
+        model = SyncExpert(cfg, n_mels)
+        return cls(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), 0, [])
+
+    def save(self, path: Path, digest: str) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({"digest": digest, "step": self.step, "losses": self.losses,
+                        "model": self.model.state_dict(), "optimiser": self.optimiser.state_dict()}, tmp)
+
+    def restore(self, path: Path, digest: str) -> bool:
+        """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
+        if not path.is_file():
+            return False
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("digest") != digest:
+            log.info("%s: written for other parameters or data; training from scratch", path)
+            return False
+        self.model.load_state_dict(saved["model"])
+        self.optimiser.load_state_dict(saved["optimiser"])
+        self.step, self.losses = int(saved["step"]), [float(v) for v in saved["losses"]]
+        log.info("%s: resuming at step %d", path, self.step)
+        return True
+
+
+def train_steps(state: SyncTrainState, clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int, until: int,
+                checkpoint: Callable[[SyncTrainState], None] | None = None) -> None:
+    """Run Adam steps ``state.step … until − 1`` on BCE of in-sync vs displaced pairs; ``checkpoint(state)``
+    every ``checkpoint_every`` steps and at ``until``."""
+    state.model.train()
+    with reproducible_torch():
+        bar = tqdm(range(state.step, until), desc="train_sync_expert", unit="step", mininterval=10,
+                   initial=state.step, total=until)
+        for step in bar:
+            mel, faces, in_sync = make_batch(clips, cfg, seed, step)
+            loss = sync_bce_loss(*state.model(mel, faces), in_sync)
+            state.optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            state.optimiser.step()
+            state.losses.append(loss.item())
+            state.step = step + 1
+            if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == until):
+                checkpoint(state)
+
+
+def save_sync_expert(model: SyncExpert, steps: int, path: Path | str) -> None:
+    """``model.pt``: the expert's weights with its config, ``n_mels`` and :data:`LABEL`."""
+    with atomic_path(path) as tmp:
+        torch.save({"label": LABEL, "config": model.cfg.model_dump(), "n_mels": model.n_mels, "steps": steps,
+                    "state_dict": model.state_dict()}, tmp)
+
+
+def load_sync_expert(path: Path | str, device: str | torch.device = "cpu") -> SyncExpert:
+    """The trained expert of a ``model.pt`` written by :func:`save_sync_expert`, frozen, in eval mode."""
+    saved = torch.load(path, map_location=device, weights_only=True)
+    model = SyncExpert(SyncExpertConfig(**saved["config"]), int(saved["n_mels"])).to(device)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval().requires_grad_(False)
+
+
+# ---- held-out evaluation ------------------------------------------------------------------------
+
+Embedder = Callable[[SyncClip], tuple[np.ndarray, np.ndarray]]
+"""Clip → (video, audio) per-window embeddings, each (N, D), window ``i`` = frames / mel rows ``i … i + span − 1``."""
+
+
+def expert_embedder(model: SyncExpert) -> Embedder:
+    """Per-window embeddings of ``model`` (eval mode): window ``i`` covers frames and mel rows from ``i``."""
+    cfg = model.cfg
+    span = max(cfg.frames, cfg.mel_frames)
+
+    def embed(clip: SyncClip) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.arange(clip.n_frames - span + 1)
+        video, audio = [], []
+        model.eval()
+        with torch.inference_mode():
+            for chunk in np.array_split(starts, max(1, -(-len(starts) // _EMBED_CHUNK))):
+                faces = clip.frames[chunk[:, None] + np.arange(cfg.frames)]              # (n, T, S, S, 3)
+                mel = clip.mel[chunk[:, None] + np.arange(cfg.mel_frames)]               # (n, M, n_mels)
+                video.append(model.embed_face(face_window(frames_tensor(faces), cfg.face_size)).numpy())
+                audio.append(model.embed_audio(mel_window(torch.from_numpy(mel))).numpy())
+        return np.concatenate(video), np.concatenate(audio)
+
+    return embed
+
+
+def shifted(video: np.ndarray, audio: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Window embeddings of the clip with its audio leading by ``k`` frames: video window ``i`` beside audio
+    window ``i + k``, both cut to their overlap. The offset search on the result should return ``k``."""
+    n = len(video) - abs(k)
+    return video[max(0, -k): max(0, -k) + n], audio[max(0, k): max(0, k) + n]
+
+
+def search_range(n_windows: int) -> int:
+    """syncnet_python's ±15 frames, narrowed on short clips so every candidate overlaps at least one window."""
+    return min(DEFAULT_VSHIFT, n_windows - 1)
+
+
+def evaluate_sync(clips: Sequence[SyncClip], embed: Embedder, shifts: Sequence[int] = EVAL_SHIFTS) -> dict:
+    """Offset recovery, and confidence in sync vs with another clip's audio, over held-out ``clips``.
+
+    A clip is used when, at every shift, the search range covers the shift (shorter clips are listed
+    in ``skipped``). ``offset_recovery_rate`` is the fraction of (clip, shift) trials whose recovered
+    offset equals the shift; the "shuffled" audio of clip ``c`` is the audio of the next used clip
+    (sorted by uid), both cut to the shorter one.
+    """
+    max_shift = max(abs(k) for k in shifts)
+    embedded, skipped = {}, []
+    for clip in clips:
+        video, audio = embed(clip)
+        if search_range(len(video) - max_shift) < max_shift:
+            skipped.append(f"{clip.uid}: {clip.n_frames} frames, too short for shifts of ±{max_shift}")
+        else:
+            embedded[clip.uid] = (clip.dataset, video, audio)
+    if not embedded:
+        return {"clips": 0, "skipped": skipped}
+    hits: dict[tuple[str, int], bool] = {}
+    for uid, (_, video, audio) in embedded.items():
+        for k in shifts:
+            v, a = shifted(video, audio, k)
+            hits[uid, k] = evaluate_offset(v, a, search_range(len(v))).offset == k
+    uids = sorted(embedded)
+    synced, shuffled = [], []
+    for c, uid in enumerate(uids):
+        video, audio = embedded[uid][1:]
+        synced.append(evaluate_offset(video, audio, search_range(len(video))))
+        other = embedded[uids[(c + 1) % len(uids)]][2]
+        n = min(len(video), len(other))
+        shuffled.append(evaluate_offset(video[:n], other[:n], search_range(n)) if len(uids) > 1 else None)
+    datasets = sorted({d for d, _, _ in embedded.values()})
+    return {
+        "clips": len(embedded), "shifts": list(shifts), "trials": len(hits),
+        "offset_recovery_rate": _rate(hits.values()), "offset_recovery_target": RECOVERY_TARGET,
+        "offset_recovery_by_shift": {str(k): _rate(hits[u, k] for u in uids) for k in shifts},
+        "offset_recovery_by_dataset": {d: _rate(h for (u, _), h in hits.items() if embedded[u][0] == d)
+                                       for d in datasets},
+        "clips_with_every_shift_recovered": _rate(all(hits[u, k] for k in shifts) for u in uids),
+        "confidence_in_sync": _mean(r.confidence for r in synced),
+        "min_dist_in_sync": _mean(r.min_dist for r in synced),
+        "confidence_shuffled": _mean(r.confidence for r in shuffled if r is not None),
+        "min_dist_shuffled": _mean(r.min_dist for r in shuffled if r is not None),
+        "skipped": skipped,
+    }
+
+
+def _rate(values) -> float | None:
+    values = [bool(v) for v in values]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def pair_accuracy(model: SyncExpert, clips: Sequence[SyncClip], seed: int, batches: int = 8) -> float:
+    """Fraction of pairs of held-out ``clips`` (batches ``0 … batches − 1`` drawn as in training) classified
+    right at cosine 0.5: the expert's own task."""
+    model.eval()
+    correct, total = 0, 0
+    with torch.inference_mode():
+        for b in range(batches):
+            mel, faces, in_sync = make_batch(clips, model.cfg, seed, b)
+            a, v = model(mel, faces)
+            correct += int((((a * v).sum(1) > 0.5).float() == in_sync).sum())
+            total += len(in_sync)
+    return round(correct / total, 4)
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+
+def train_sync_expert(cfg: SyncExpertConfig, seed: int, pose_table: Path | str, audio_table: Path | str,
+                      out_dir: Path | str, metrics_path: Path | str, stop_after: int | None = None) -> dict:
+    """Stage ``train_sync_expert``: train (or resume) on the train split, save ``model.pt``, evaluate on the test split.
+
+    ``stop_after``: end after that many steps (checkpoint written, no model or metrics) — what a run
+    killed right after a checkpoint leaves; the tests resume from it. Returns the metrics (with
+    ``"stopped_at"`` only when stopped early).
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    table = sync_table(pose_table, audio_table)
+    span = max(cfg.frames, cfg.mel_frames)
+    train, skipped = usable(load_sync_clips(table[table.split == "train"], cfg.face_size),
+                            span + cfg.negative_min_shift)
+    if not train:
+        raise ValueError(f"{pose_table}: no train-split clip of at least {span + cfg.negative_min_shift} frames "
+                         f"with audio features in {audio_table}; check the preprocessing and audio quarantines")
+    held = load_sync_clips(table[table.split == "test"], cfg.face_size)
+    loaded = time.perf_counter()
+
+    digest = run_digest(seed, cfg, train)
+    state = SyncTrainState.new(cfg, train[0].mel.shape[1], seed)
+    resumed_at = state.step if state.restore(out_dir / STATE_FILE, digest) else 0
+    until = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    train_steps(state, train, cfg, seed, until, checkpoint=lambda s: s.save(out_dir / STATE_FILE, digest))
+    if state.step < cfg.steps:
+        return {"stopped_at": state.step}
+    trained = time.perf_counter()
+    save_sync_expert(state.model, state.step, out_dir / "model.pt")
+
+    with reproducible_torch():
+        heldout = evaluate_sync(held, expert_embedder(state.model))
+        heldout["pair_accuracy"] = pair_accuracy(state.model, usable(held, span + cfg.negative_min_shift)[0], seed) \
+            if heldout["clips"] else None
+        baseline = SyncTrainState.new(cfg, train[0].mel.shape[1], seed).model
+        at_step_0 = evaluate_sync(held, expert_embedder(baseline))
+    tail = max(1, len(state.losses) // 10)
+    metrics = {
+        "model": LABEL, "steps": state.step, "resumed_at_step": resumed_at,
+        "parameters": sum(p.numel() for p in state.model.parameters()),
+        "train_clips": len(train), "train_clips_by_dataset": _count_by_dataset(train), "skipped_train_clips": skipped,
+        "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
+        "train_loss_last": round(float(np.mean(state.losses[-tail:])), 4),
+        "heldout": heldout,
+        "heldout_at_step_0": {k: at_step_0.get(k) for k in ("offset_recovery_rate", "confidence_in_sync",
+                                                             "confidence_shuffled")},
+    }
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
+              "total_seconds": round(time.perf_counter() - start, 1)}
+    write_text_atomic(Path(metrics_path).with_name("timing.json"), json.dumps(timing, indent=2) + "\n")
+    return {**metrics, "timing": timing}
+
+
+def _count_by_dataset(clips: Sequence[SyncClip]) -> dict[str, int]:
+    return {d: sum(c.dataset == d for c in clips) for d in sorted({c.dataset for c in clips})}

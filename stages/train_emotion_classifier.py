@@ -1,0 +1,38 @@
+"""DVC stage ``train_emotion_classifier``: train Emotion-FAN on MEAD for Acc_emo (its "Ground Truth" row)."""
+
+from __future__ import annotations
+
+import argparse
+
+from eat.config import load_params
+from eat.emotion.train import train_emotion_classifier
+from stages.cli import run_stage
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--pose-table", default="data/features/pose.parquet")
+    parser.add_argument("--out", default="models/emotion_classifier", help="model.pt and train_state.pt go here")
+    parser.add_argument("--metrics", default="reports/emotion_classifier/metrics.json",
+                        help="timing.json goes beside it")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (checkpoint only)")
+    args = parser.parse_args()
+
+    def body() -> None:
+        params = load_params(args.params)
+        result = train_emotion_classifier(params.emotion_classifier, params.seed, args.pose_table, args.out,
+                                          args.metrics, stop_after=args.stop_after)
+        if "stopped_at" in result:
+            print(f"train_emotion_classifier: stopped at step {result['stopped_at']} -> {args.out}/train_state.pt")
+            return
+        print(f"train_emotion_classifier: {result['steps']} steps in {result['timing']['train_seconds']} s "
+              f"({result['weights']['weights']} weights), train loss {result['train_loss_first']} -> "
+              f"{result['train_loss_last']}; held-out Acc_emo {result['acc_emo_ground_truth']} "
+              f"(chance {result['acc_emo_chance']}) -> {args.out}/model.pt")
+
+    return run_stage(body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
