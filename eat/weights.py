@@ -50,6 +50,9 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
     WeightsEntry("emotion_fan", "self_relation-attention_61_84.3655", "",
                  "EAT evaluation bundle (yuangan/evaluation_eat code.zip: model_training_name/"
                  "self_relation-attention_61_84.3655)", "Acc_emo classifier (eat.emotion.emotion_fan)"),
+    # FID's InceptionV3 (TF 2015-12-05 graph ported by pytorch-fid; its FID_WEIGHTS_URL release asset).
+    WeightsEntry("inception_fid", "pt_inception-2015-12-05-6726825d.pth", "6726825d",
+                 "pytorch-fid release asset fid_weights/pt_inception-2015-12-05-6726825d.pth", "FID (metrics.fid)"),
 )}
 
 

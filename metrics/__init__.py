@@ -1,0 +1,13 @@
+"""The metric suite behind the paper's tables (Tables 1, 3–8): PSNR, SSIM, FID, M-LMD / F-LMD, Sync, Acc_emo.
+
+One module per metric, pure functions of arrays plus thin readers; the protocol is evaluation_eat's
+(SPEC.md, "Facts from the official implementation"):
+
+- :mod:`metrics.align` — face crop and alignment (128² crops) shared by PSNR, SSIM, FID and LMD.
+- :mod:`metrics.image` — PSNR and SSIM (scikit-image), frame pairing.
+- :mod:`metrics.fid` — Fréchet distance on Inception features of 5 frames per video (or a labelled substitute).
+- :mod:`metrics.landmarks` — M-LMD and F-LMD on mean-centred landmarks.
+- :mod:`metrics.sync` — syncnet_python's offset and confidence with a pluggable embedder.
+- :mod:`metrics.emotion` — Acc_emo overall, per emotion (Table 7) and the confusion matrix.
+- :mod:`metrics.table` — per-clip rows → parquet, aggregates → DVC metrics JSON, parallel evaluation.
+"""

@@ -1,0 +1,134 @@
+"""Per-clip metric rows, their aggregates, and parallel evaluation over clips.
+
+Rows (one per generated video, parquet): ``uid`` plus the columns each metric module returns, e.g.
+``face_frames`` (frame pairs with a face on both sides), ``PSNR`` / ``SSIM`` (means over those frames),
+``M-LMD`` / ``F-LMD``, ``Sync`` (or ``Sync_expert``) with ``*_offset`` and ``*_dist``, ``emotion`` /
+``emotion_pred``. Aggregates follow evaluation_eat: PSNR and SSIM over all frames (clips weighted by
+``face_frames``), LMD and Sync means over videos, Acc_emo over videos, FID over the pooled features of
+5 frames per video. The aggregate JSON is flat (``{"PSNR": 21.7, ...}``), non-finite values become
+``null``, so ``dvc metrics show/diff`` read it directly.
+
+Evaluation of many clips goes through :func:`eat.parallel.map_clips` (Ray; ``workers=1`` in-process):
+a failing clip becomes an error line, never the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from eat.config import EMOTIONS
+from eat.io.atomic import atomic_path, write_text_atomic
+from eat.parallel import map_clips
+from metrics.align import DetectorFactory, align_pair
+from metrics.emotion import accuracy
+from metrics.fid import FeatureSpace, feature_distance, sample_indices
+from metrics.image import frame_scores
+from metrics.landmarks import video_lmd
+from metrics.sync import SyncScore
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One video pair: its row, and the aligned crops (k, 128, 128, 3) uint8 of its FID frames."""
+
+    row: dict
+    fid_fake: np.ndarray
+    fid_real: np.ndarray
+
+
+def image_metrics(uid: str, fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory) -> ImageResult:
+    """PSNR, SSIM, M-LMD, F-LMD and the FID frames of a generated and a ground-truth video (T, H, W, 3) uint8 RGB."""
+    a_fake, a_real = align_pair(fake, real, new_detector)
+    valid = a_fake.found
+    psnr, ssim = frame_scores(a_real.frames, a_fake.frames, valid)
+    n = int(valid.sum())
+    pick = np.flatnonzero(valid)[sample_indices(n)]
+    row = {"uid": uid, "frames": len(valid), "face_frames": n,
+           "PSNR": float(psnr.mean()) if n else math.nan, "SSIM": float(ssim.mean()) if n else math.nan,
+           **video_lmd(a_fake.landmarks, a_real.landmarks, valid)}
+    return ImageResult(row, a_fake.frames[pick], a_real.frames[pick])
+
+
+def sync_row(uid: str, column: str, score: SyncScore) -> dict:
+    """The row of one clip's sync score under ``column`` (``Sync`` or ``Sync_expert``, from :func:`load_embedder`)."""
+    return {"uid": uid, column: score.confidence, f"{column}_offset": score.offset, f"{column}_dist": score.min_dist}
+
+
+def read_video(path: Path | str) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames of a video file (decord, one thread)."""
+    import decord
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found")
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    return reader.get_batch(list(range(len(reader)))).asnumpy()
+
+
+def evaluate_clips(fn: Callable[[T], object], items: Sequence[T], *, desc: str,
+                   workers: int = 0) -> tuple[list, list[str]]:
+    """``fn`` over ``items`` in parallel: (results of the clips that worked, in order; "item: error" lines)."""
+    outcomes = map_clips(fn, items, desc=desc, workers=workers)
+    return ([o.value for o in outcomes if o.error is None],
+            [f"{o.item}: {o.error}" for o in outcomes if o.error is not None])
+
+
+def fid_metric(space: FeatureSpace, results: Sequence[ImageResult]) -> dict[str, float]:
+    """``{space.key: distance}`` over the pooled FID frames of every video pair."""
+    fake = np.concatenate([r.fid_fake for r in results])
+    real = np.concatenate([r.fid_real for r in results])
+    return {space.key: feature_distance(space(fake), space(real)), f"{space.key}_frames": len(fake)}
+
+
+def _weighted(rows: pd.DataFrame, column: str, weight: str) -> float:
+    ok = rows[rows[weight] > 0]
+    return float((ok[column] * ok[weight]).sum() / ok[weight].sum()) if len(ok) else math.nan
+
+
+def aggregate(rows: pd.DataFrame) -> dict[str, float]:
+    """Table numbers from per-clip rows (whichever metric columns are present)."""
+    out: dict[str, float] = {"clips": len(rows)}
+    if "face_frames" in rows:
+        out |= {"PSNR": _weighted(rows, "PSNR", "face_frames"), "SSIM": _weighted(rows, "SSIM", "face_frames"),
+                "face_frames": int(rows.face_frames.sum())}
+    for col in ("M-LMD", "F-LMD"):
+        if col in rows:
+            out[col] = float(rows[col].mean())          # NaN rows (no face pair) are skipped, as evaluation_eat
+    for col in ("Sync", "Sync_expert"):
+        if col in rows:
+            out |= {col: float(rows[col].mean()), f"{col}_dist": float(rows[f"{col}_dist"].mean()),
+                    f"{col}_abs_offset": float(rows[f"{col}_offset"].abs().mean())}
+    if "emotion_pred" in rows:
+        truth = rows.emotion.map(EMOTIONS.index).to_numpy()
+        out |= accuracy(truth, rows.emotion_pred.map(EMOTIONS.index).to_numpy())
+    return out
+
+
+def write_rows(rows: pd.DataFrame | Sequence[dict], path: Path | str) -> pd.DataFrame:
+    """Per-clip rows → parquet (atomic), sorted by uid."""
+    frame = pd.DataFrame(list(rows) if not isinstance(rows, pd.DataFrame) else rows)
+    frame = frame.sort_values("uid").reset_index(drop=True) if "uid" in frame else frame
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return frame
+
+
+def write_metrics(metrics: dict, path: Path | str) -> None:
+    """Flat numeric JSON for ``dvc metrics``: numbers rounded to 4 decimals, NaN / ±∞ as null."""
+    def clean(v):
+        if isinstance(v, bool | str) or v is None:
+            return v
+        if isinstance(v, int | np.integer):
+            return int(v)
+        v = float(v)
+        return round(v, 4) if math.isfinite(v) else None
+    write_text_atomic(path, json.dumps({k: clean(v) for k, v in metrics.items()}, indent=2) + "\n")
