@@ -51,7 +51,7 @@ flow: $(STAMP)
 		$(foreach s,$(SET),-S '$(s)') $(if $(STAGES),--stages $(STAGES)) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS))
 
 lint: $(STAMP)
-	$(BIN)/ruff check eat stages flows tests
+	$(BIN)/ruff check eat stages flows metrics tests
 
 clean:
 	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench reports/latent reports/pca .pytest_cache .ray/session_*

@@ -315,6 +315,44 @@ class A2ETConfig(_Section):
         return self
 
 
+class A2ETPhaseConfig(_Section):
+    """One A2ET training phase: steps, batch and the loss weights of L = λ_lat L_lat + λ_sync L_sync + λ_rec L_rec.
+
+    Official weights (SPEC.md): phase 1 pca 10, latent 10; phase 2 perceptual [10]×5, latent 25, pca 25,
+    L1 1, sync 25. A phase with every rendering weight 0 never renders (the latent phase).
+    """
+
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)             # windows (latent phase) or runs of sync_expert.frames frames
+    pca_weight: float = Field(ge=0)
+    latent_weight: float = Field(ge=0)
+    l1_weight: float = Field(ge=0)            # face-region L1
+    perceptual_weights: list[float] = Field(min_length=5, max_length=5)   # per VGG19 layer
+    sync_weight: float = Field(ge=0)
+
+    @property
+    def renders(self) -> bool:
+        return self.l1_weight > 0 or self.sync_weight > 0 or any(w > 0 for w in self.perceptual_weights)
+
+
+class A2ETTrainConfig(_Section):
+    """The ``train_a2et`` stage (Sec. 3.1.2): two phases, Ray Train scaling, schedule and held-out evaluation."""
+
+    latent: A2ETPhaseConfig                   # phase 1: L_lat alone
+    full: A2ETPhaseConfig                     # phase 2: the full loss through the frozen RePos-Net
+    num_workers: int = Field(ge=1)
+    threads_per_worker: int = Field(ge=1)
+    checkpoint_every: int = Field(ge=1)
+    log_every: int = Field(ge=1)
+    grad_clip: float = Field(gt=0)            # gradient-norm clipping (official 0.05)
+    lr_milestones: list[float]                # fractions of a phase's steps where lr × 0.1 (MultiStepLR)
+    pyramid_scales: list[float] = Field(min_length=1)
+    face_margin: float = Field(ge=0)
+    vgg_weights: Literal["auto", "imagenet", "substitute"]   # as latent_train.vgg_weights
+    eval_clips: int = Field(ge=0)             # held-out MEAD clips generated and scored (0 = all)
+    eval_batch_size: int = Field(ge=1)        # windows per A2ET forward pass when generating a clip
+
+
 class AdaptationConfig(_Section):
     """Emotional adaptation modules (Sec. 3.2): mapper, prompts, EDN, EAM (eat/models/adaptation.py)."""
 
@@ -452,6 +490,7 @@ class Params(_Section):
     latent_train: LatentTrainConfig
     pca: PCAConfig
     a2et: A2ETConfig
+    a2et_train: A2ETTrainConfig
     adaptation: AdaptationConfig
     optim: OptimConfig
     sync_expert: SyncExpertConfig

@@ -1,0 +1,125 @@
+"""What every Ray Train stage shares: resumable checkpoints keyed by a run digest, gradient averaging, the trainer.
+
+A training stage (latent model, A2ET, adaptation) writes a worker loop that builds its state from a
+``train_loop_config``, restores it from :func:`resume_state`, and calls :func:`report` every
+``checkpoint_every`` steps. :func:`fit` finds the newest checkpoint written for the same digest in
+``storage/<name>`` (deleting those of another digest), skips training when it already reached the last
+step, and otherwise starts a ``TorchTrainer`` with ``num_workers`` data-parallel workers (a GPU each where
+the cluster has GPUs) that continue from it. Every batch being a function of (seed, step), a resumed run
+ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eat.config import RayConfig
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+
+
+def read_state(checkpoint_dir: str | Path) -> dict[str, Any]:
+    """The training state saved in a checkpoint folder."""
+    return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def average_gradients(module: torch.nn.Module, world_size: int) -> None:
+    """Data parallelism without DDP's wrapper: sum each gradient over workers and divide."""
+    if world_size == 1:
+        return
+    import torch.distributed as dist
+
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world_size
+
+
+def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
+    """The newest checkpoint under ``storage`` written for ``digest`` (and its step); stale ones are deleted."""
+    best, best_step = None, -1
+    for folder in sorted(storage.glob("checkpoint_*")):
+        try:
+            state = read_state(folder)
+        except (OSError, RuntimeError, EOFError) as exc:   # a checkpoint cut short by the kill
+            log.warning("ignoring unreadable checkpoint %s: %s", folder, exc)
+            continue
+        if state.get("digest") != digest:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif state["step"] > best_step:
+            best, best_step = folder, int(state["step"])
+    return best, max(best_step, 0)
+
+
+def resume_state(config: dict[str, Any]) -> dict[str, Any] | None:
+    """Inside a worker: the state to continue from (Ray's own restored checkpoint, else the driver's pick)."""
+    import ray.train
+
+    resume = ray.train.get_checkpoint()
+    if resume is not None:
+        with resume.as_directory() as folder:
+            return read_state(folder)
+    if config.get("resume_from"):
+        return read_state(config["resume_from"])
+    return None
+
+
+def report(state: dict[str, Any], metrics: dict[str, Any], rank: int) -> None:
+    """Report ``metrics`` and (rank 0) ``state`` as a Ray Train checkpoint; the peak memory rides along."""
+    import ray.train
+
+    metrics = {**metrics, "peak_rss_mib": peak_rss_mib()}
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if rank == 0:
+            torch.save({**state, "peak_rss_mib": metrics["peak_rss_mib"]}, Path(folder) / STATE_FILE)
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *, storage: Path, name: str,
+        digest: str, steps: int, num_workers: int, threads_per_worker: int, ray: RayConfig) -> dict[str, Any]:
+    """Run (or resume) ``worker`` on Ray Train until ``steps``; returns rank 0's final state.
+
+    ``loop_config`` gains ``digest`` and ``resume_from``; the worker must store ``digest`` and ``step`` in
+    every state it reports.
+    """
+    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from eat.ray_runtime import gpu_available, ray_session
+
+    run_dir = storage / name
+    resume_from, resume_step = latest_checkpoint(run_dir, digest)
+    if resume_from is not None and resume_step >= steps:
+        log.info("%s: training already finished at step %d", resume_from, resume_step)
+        return read_state(resume_from)
+    if resume_from is not None:
+        print(f"{name}: resuming from {resume_from} (step {resume_step} of {steps})")
+    with ray_session(ray.address, num_cpus=max(ray.workers, num_workers * threads_per_worker)):
+        trainer = TorchTrainer(
+            worker,
+            train_loop_config={**loop_config, "digest": digest,
+                               "resume_from": str(resume_from) if resume_from else None},
+            scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=gpu_available(),
+                                         resources_per_worker={"CPU": threads_per_worker}),
+            run_config=RunConfig(storage_path=str(storage.resolve()), name=name,
+                                 checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        )
+        result = trainer.fit()
+        with result.checkpoint.as_directory() as folder:
+            return read_state(folder)

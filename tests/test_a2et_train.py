@@ -1,0 +1,156 @@
+"""A2ET pretraining (eat/a2et): window assembly at clip edges, the PCA → E → K path, the drawn pose image, and
+the ``train_a2et`` stage on a tiny fixture — both phases run, write their outputs, and a killed run resumes to the
+same weights as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eat.a2et.data import WindowSampler, window_indices
+from eat.a2et.objective import ExpressionPath
+from eat.a2et.pose_image import head_box_images
+from eat.config import deep_merge, parse_params, read_yaml, write_yaml_atomic
+from eat.latent.pca import ExpressionBasis, fit_basis
+from eat.models.keypoints import rotation_matrix
+from eat.preprocess.probe import probe_media
+from tests.a2et_fixture import A2ET_STEPS, a2et_overlay, write_a2et_fixture
+from tests.conftest import REPO
+from tests.latent_fixture import FRAMES, fixture_overlay
+
+
+def test_windows_repeat_the_edge_frames():
+    assert window_indices(np.array([0]), 10, 2).tolist() == [[0, 0, 0, 1, 2]]
+    assert window_indices(np.array([9]), 10, 2).tolist() == [[7, 8, 9, 9, 9]]
+    assert window_indices(np.array([5]), 10, 2).tolist() == [[3, 4, 5, 6, 7]]
+    assert window_indices(np.array([1]), 2, 3).tolist() == [[0, 0, 0, 1, 1, 1, 1]]   # clip shorter than the window
+
+
+def test_sampler_draws_runs_inside_clips_as_a_function_of_the_step():
+    class Clip:
+        def __init__(self, n):
+            self.n_frames = n
+
+    sampler = WindowSampler([Clip(7), Clip(3), Clip(5)], length=5, seed=3)
+    clip, start = sampler(4, 64)
+    assert set(clip.tolist()) == {0, 2}                       # the 3-frame clip has no run of 5
+    assert all(s + 5 <= (7 if c == 0 else 5) for c, s in zip(clip, start, strict=True))
+    again = sampler(4, 64)
+    assert np.array_equal(clip, again[0]) and np.array_equal(start, again[1])
+    frames_clip, frames = sampler.expand(clip[:2], start[:2])
+    assert frames.tolist() == [*range(start[0], start[0] + 5), *range(start[1], start[1] + 5)]
+    assert frames_clip.tolist() == [clip[0]] * 5 + [clip[1]] * 5
+
+
+def test_pca_to_expression_to_keypoints_follows_eq1():
+    rng = np.random.default_rng(0)
+    k = 15
+    expressions = rng.normal(0, 0.05, (200, k, 3)).astype(np.float32)
+    basis, _ = fit_basis(expressions, 3 * k)
+    path = ExpressionPath(basis)
+    pe = basis.encode(expressions[:4])
+    e = path.expression(torch.from_numpy(pe))
+    assert torch.allclose(e, torch.from_numpy(expressions[:4]), atol=1e-5)           # all axes: exact round trip
+    assert np.allclose(e.numpy(), basis.decode(pe), atol=1e-6)
+    canonical = torch.from_numpy(rng.normal(0, 0.3, (4, k, 3)).astype(np.float32))
+    rotation = rotation_matrix(torch.tensor([10.0, -20, 0, 45]), torch.tensor([5.0, 0, -10, 0]),
+                               torch.tensor([0.0, 3, 0, -8]))
+    translation = torch.tensor([[0.1, 0, 0], [0, -0.1, 0], [0, 0, 0.2], [0.05, 0.05, 0]])
+    kp = path.keypoints(torch.from_numpy(pe), canonical, rotation, translation)
+    expected = torch.einsum("bij,bkj->bki", rotation, canonical) + translation[:, None] + e
+    assert torch.allclose(kp, expected, atol=1e-5)
+    truncated = ExpressionPath(ExpressionBasis(basis.mean, basis.axes, 4))
+    assert truncated.expression(torch.zeros(1, 4)).flatten().numpy() == pytest.approx(basis.mean, abs=1e-6)
+
+
+def test_head_box_image_follows_the_pose():
+    still = np.zeros((2, 6), np.float32)
+    turned = np.array([[30, 0, 0, 0, 0, 0], [0, 0, 0, 0.3, 0, 0]], np.float32)
+    a, b = head_box_images(still, 32), head_box_images(turned, 32)
+    assert a.shape == (2, 32, 32) and a.dtype == np.uint8 and a.max() == 255
+    assert np.array_equal(a[0], a[1])
+    assert (a[0] != b[0]).mean() > 0.05                                    # yaw redraws the box
+    cols = lambda im: np.average(np.arange(32), weights=im.sum(0))        # noqa: E731
+    assert cols(b[1]) > cols(a[1]) + 3                                      # +x translation moves it right
+
+
+# ---- the stage on the fixture --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stage_inputs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("a2et")
+    merged = deep_merge(deep_merge(deep_merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "configs" /
+                                                                                         "micro.yaml")),
+                                   fixture_overlay()), a2et_overlay())
+    write_yaml_atomic(root / "params.yaml", merged)
+    paths = write_a2et_fixture(root, parse_params(merged))
+    return {"root": root, "params": root / "params.yaml", **paths}
+
+
+def _stage(inputs: dict[str, Path], phase: str, name: str, init: Path | None = None) -> list[str]:
+    return [sys.executable, "-m", "stages.train_a2et", "--phase", phase, "--params", str(inputs["params"]),
+            "--latent-table", str(inputs["latent_table"]), "--audio-table", str(inputs["audio_table"]),
+            "--latent-model", str(inputs["latent_model"]), "--pca", str(inputs["pca"]),
+            "--sync-expert", str(inputs["sync_expert"]), "--init", str(init) if init else "scratch",
+            "--out", str(inputs["root"] / name / "model"), "--reports", str(inputs["root"] / name / "reports")]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+
+
+def _run(args: list[str]) -> str:
+    proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_inputs):
+    _run(_stage(stage_inputs, "latent", "whole"))
+    whole = stage_inputs["root"] / "whole"
+    metrics = json.loads((whole / "reports" / "metrics.json").read_text())
+    assert metrics["steps"] == A2ET_STEPS and metrics["heldout"]["clips"] == 2
+    assert metrics["loss_last"] < metrics["loss_first"]
+    for key in ("psnr_generated", "psnr_static", "ssim_pose_only", "sync_conf_generated",
+                "sync_conf_generated_shuffled", "sync_conf_ground_truth"):
+        assert metrics["heldout"][key] is not None, key
+    log = pd.read_csv(whole / "reports" / "train_log.csv")
+    assert log.step.tolist() == list(range(1, A2ET_STEPS + 1)) and {"pca", "latent"} <= set(log.columns)
+    video = whole / "reports" / "heldout_example.mp4"
+    info = probe_media(video)
+    assert info.has_video and info.has_audio and info.n_frames == FRAMES and info.width == 2 * 2 * 32
+
+    full = _run(_stage(stage_inputs, "full", "full", init=whole / "model" / "model.pt"))
+    assert "train_a2et@full" in full
+    full_log = pd.read_csv(stage_inputs["root"] / "full" / "reports" / "train_log.csv")
+    assert {"sync", "face_l1", "perceptual", "pca", "latent"} <= set(full_log.columns)
+
+    killed = stage_inputs["root"] / "killed"
+    proc = subprocess.Popen(_stage(stage_inputs, "latent", "killed"), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    storage = killed / "model" / "ray" / "latent"
+    deadline = time.time() + 300
+    while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
+    out = _run(_stage(stage_inputs, "latent", "killed"))
+    resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", out)
+    assert resumed, out[-2000:]
+    assert 0 < int(resumed.group(1)) < A2ET_STEPS, "the kill came after training had finished"
+    a = torch.load(whole / "model" / "model.pt", weights_only=True)["a2et"]
+    b = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
