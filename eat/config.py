@@ -364,6 +364,39 @@ class AdaptationConfig(_Section):
     prompt_tokens: int = Field(ge=1)     # e1…e_n after e0 (official 6: one deep prompt per A2ET layer)
 
 
+class AdaptationVariant(_Section):
+    """One trained variant of the emotional adaptation (the ablations of Tables 4, 5, 6 and 8, Fig. 5)."""
+
+    prompts: Literal["none", "shallow", "deep"]       # Table 4
+    edn: bool                                         # Table 5: + EDN
+    eam: bool                                         # Table 5: + EAM
+    edn_init: Literal["a2et", "random"]               # Table 8
+    losses: list[Literal["perceptual", "latent", "sync", "l1"]] = Field(min_length=1)   # Table 6
+    data_fraction: float = Field(gt=0, le=1)          # Fig. 5: share of the MEAD training clips
+    curve: bool                                       # Fig. 5: score snapshots along training
+
+
+class AdaptationTrainConfig(_Section):
+    """The ``train_adaptation`` stage (Sec. 3.2, 3.3): only mapper, EDN and EAM train; official loss weights
+    (SPEC.md): perceptual [10]×5, latent 100 (keypoints only), L1 10, sync 10."""
+
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)             # runs of sync_expert.frames consecutive frames
+    latent_weight: float = Field(ge=0)
+    l1_weight: float = Field(ge=0)
+    perceptual_weights: list[float] = Field(min_length=5, max_length=5)
+    sync_weight: float = Field(ge=0)
+    lr: float = Field(gt=0)                   # Adam (the paper: 2e-4 for everything but A2ET)
+    num_workers: int = Field(ge=1)
+    threads_per_worker: int = Field(ge=1)
+    checkpoint_every: int = Field(ge=1)
+    log_every: int = Field(ge=1)
+    grad_clip: float = Field(gt=0)
+    eval_clips: int = Field(ge=0)             # held-out emotional MEAD clips generated and scored (0 = all)
+    curve_points: int = Field(ge=2)           # Fig. 5: checkpoints along training scored on a fixed subset
+    curve_clips: int = Field(ge=1)            # … of this many held-out clips
+
+
 class OptimConfig(_Section):
     """Adam settings (Sec. 4): lr 1.5e-4 for A2ET, 2e-4 for the rest, betas (0.5, 0.999)."""
 
@@ -492,6 +525,8 @@ class Params(_Section):
     a2et: A2ETConfig
     a2et_train: A2ETTrainConfig
     adaptation: AdaptationConfig
+    adaptation_train: AdaptationTrainConfig
+    adaptation_variants: dict[str, AdaptationVariant]
     optim: OptimConfig
     sync_expert: SyncExpertConfig
     emotion_classifier: EmotionClassifierConfig

@@ -14,12 +14,15 @@ from __future__ import annotations
 import logging
 import resource
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from eat.config import RayConfig
 
@@ -123,3 +126,45 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
         result = trainer.fit()
         with result.checkpoint.as_directory() as folder:
             return read_state(folder)
+
+
+class StepLog:
+    """Per-step loss terms averaged over ``log_every`` steps into rows (step, terms…, seconds_per_step)."""
+
+    def __init__(self, rows: list[dict[str, float]]):
+        self.rows = rows
+        self._sums: dict[str, float] = {}
+        self._n, self._start = 0, time.perf_counter()
+
+    def add(self, terms: dict[str, float]) -> None:
+        for name, value in terms.items():
+            self._sums[name] = self._sums.get(name, 0.0) + value
+        self._n += 1
+
+    def close_row(self, step: int) -> dict[str, float]:
+        row = {"step": step, **{k: round(v / self._n, 6) for k, v in sorted(self._sums.items())},
+               "seconds_per_step": round((time.perf_counter() - self._start) / self._n, 4)}
+        self.rows.append(row)
+        self._sums, self._n, self._start = {}, 0, time.perf_counter()
+        return row
+
+
+def run_steps(trainer, steps: int, step_fn: Callable[[int], dict[str, float]], *, log_every: int,
+              checkpoint_every: int, digest: str, rank: int, desc: str, extra_state: dict | None = None) -> None:
+    """The shared worker loop: ``step_fn(step)`` does one optimiser step and returns its loss terms (floats, with
+    ``total``); rows go to ``trainer.log``, progress to a bar on rank 0, and every ``checkpoint_every`` steps (and at
+    the end) the state ``{**trainer.state_dict(), digest, **extra_state}`` is reported (:func:`report`).
+
+    ``trainer``: ``.step`` (the next step to run), ``.log`` (list of rows) and ``.state_dict()``.
+    """
+    log = StepLog(trainer.log)
+    bar = tqdm(range(trainer.step, steps), desc=desc, unit="step", file=sys.stdout, initial=trainer.step,
+               total=steps, mininterval=10, disable=rank != 0)
+    for step in bar:
+        log.add(step_fn(step))
+        trainer.step = step + 1
+        if trainer.step % log_every == 0 or trainer.step == steps:
+            bar.set_postfix(loss=log.close_row(trainer.step)["total"], refresh=False)
+        if trainer.step % checkpoint_every == 0 or trainer.step == steps:
+            report({**trainer.state_dict(), "digest": digest, **(extra_state or {})},
+                   trainer.log[-1] if trainer.log else {"step": trainer.step}, rank)

@@ -34,9 +34,21 @@ def accuracy(truth: np.ndarray, pred: np.ndarray, emotions: Sequence[str] = EMOT
     return out | per | {"Acc_emo_mean": float(np.mean(present)) if present else float("nan")}
 
 
-def predict_videos(model, videos: Sequence[np.ndarray]) -> np.ndarray:
-    """(C,) EMOTIONS indices of videos (T, H, W, 3) uint8 RGB face frames, by the trained Emotion-FAN
-    (eat.emotion.train.load_emotion_classifier); frames are resized by the model to its input size."""
-    from eat.emotion.train import EmotionClip, predict
+def video_probabilities(model, videos: Sequence[np.ndarray]) -> np.ndarray:
+    """(C, 8) emotion probabilities (EMOTIONS order) of videos of aligned frames (T, H, W, 3) uint8 RGB — the
+    layout of data/interim/aligned and of generated videos — by the trained Emotion-FAN
+    (eat.emotion.train.load_emotion_classifier): the classifier's face box of every frame, all frames at once."""
+    import torch
 
-    return predict(model, [EmotionClip(str(i), -1, v) for i, v in enumerate(videos)])
+    from eat.emotion.emotion_fan import face_crops
+    from eat.emotion.train import frames_tensor
+
+    model.eval()
+    with torch.inference_mode():
+        return np.stack([model(face_crops(frames_tensor(v), model.cfg.input_size)[None]).softmax(1)[0].numpy()
+                         for v in videos])
+
+
+def predict_videos(model, videos: Sequence[np.ndarray]) -> np.ndarray:
+    """(C,) EMOTIONS indices of videos of aligned frames: the most probable emotion (:func:`video_probabilities`)."""
+    return video_probabilities(model, videos).argmax(1) if len(videos) else np.zeros(0, np.int64)

@@ -30,8 +30,8 @@ def main() -> int:
                             out_dir=args.out, reports_dir=args.reports)
         held = result["heldout"]
         print(f"train_a2et@{args.phase}: {result['steps']} steps in {result['timing']['train_seconds']} s; held-out "
-              f"M-LMD {held.get('m_lmd_generated')} px (static {held.get('m_lmd_static')}), sync conf "
-              f"{held.get('sync_conf_generated')} (shuffled {held.get('sync_conf_generated_shuffled')}) -> {args.out}")
+              f"M-LMD {held.get('M-LMD_generated')} (static frame {held.get('M-LMD_static')}), sync confidence "
+              f"{held.get('Sync_generated')} (shuffled audio {held.get('Sync_generated_shuffled')}) -> {args.out}")
 
     return run_stage(body)
 

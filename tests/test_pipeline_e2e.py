@@ -71,6 +71,13 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
     pca = json.loads((repo / "reports" / "pca" / "metrics.json").read_text())
     assert pca["components"] == params.latent.pca_components
 
+    # A2ET pretrains in both phases and scores generated held-out videos beside its baselines.
+    for phase in ("latent", "full"):
+        metrics = json.loads((repo / "reports" / "a2et" / phase / "metrics.json").read_text())
+        assert metrics["steps"] == getattr(params.a2et_train, phase).steps and metrics["heldout"]["clips"] > 0
+        assert metrics["heldout"]["Sync_generated"] is not None
+        assert (repo / "reports" / "a2et" / phase / "heldout_example.mp4").stat().st_size > 1000
+
     # Nothing changed: a second repro runs nothing and DVC reports everything up to date.
     again = _run([dvc, "repro"], repo)
     assert "didn't change, skipping" in again and "Running stage" not in again

@@ -28,6 +28,17 @@ from eat.models.latent import LatentNetworks
 
 
 @dataclass(frozen=True)
+class Source:
+    """The source image a clip is generated from and what the frozen latent model says of it."""
+
+    frame: np.ndarray            # (S, S, 3) uint8
+    logits: np.ndarray           # (k, D, h, w) keypoint-detector logits (A2ET's source latent)
+    canonical: np.ndarray        # (k, 3) K_c
+    keypoints: np.ndarray        # (k, 3) its K = R K_c + T + E
+    pe: np.ndarray               # (n,) PCA coefficients of its E
+
+
+@dataclass(frozen=True)
 class A2ETClip:
     """One clip's arrays (float32 unless noted); T frames, k keypoints."""
 
@@ -39,11 +50,10 @@ class A2ETClip:
     pose: np.ndarray             # (T, 6) yaw, pitch, roll [deg], tx, ty, tz of the latent model
     pose_image: np.ndarray       # (T, p, p) uint8 drawn head box
     pe: np.ndarray               # (T, n) PCA coefficients of E_i
-    keypoints: np.ndarray        # (T, k, 3) K_i
-    canonical: np.ndarray        # (k, 3) K_c of frame 0
+    keypoints: np.ndarray        # (T, k, 3) K_i (targets, with K_c of the clip's own frame 0)
     rotation: np.ndarray         # (T, 3, 3)
     translation: np.ndarray      # (T, 3)
-    source_logits: np.ndarray    # (k, D, h, w) keypoint-detector logits of frame 0
+    source: Source               # pretraining: the clip's frame 0
     audio: str                   # the clip's 16 kHz wav (for videos with sound)
     frames: np.ndarray | None = None      # (T, S, S, 3) uint8, rendering phase and evaluation only
     landmarks: np.ndarray | None = None   # (T, 68, 2) in pixels of the S × S frames
@@ -88,15 +98,16 @@ def load_clip(row, basis: ExpressionBasis, nets: LatentNetworks, image_size: int
     with torch.no_grad():
         logits = source_keypoint_logits(nets.kp_detector, to_tensor(frames[:1]))[0].numpy()
     pose = np.concatenate([latent["angles"], latent["translation"]], axis=1).astype(np.float32)
+    pe = basis.encode(latent["expression"])
     landmarks = None
     if with_frames:
         with np.load(row.aligned_arrays) as z:
             landmarks = (z["landmarks"][:row.n_frames] * (image_size / aligned_size)).astype(np.float32)
     return A2ETClip(uid=row.uid, dataset=row.dataset, emotion=row.emotion, mel=mel, speech=speech, pose=pose,
                     pose_image=head_box_images(pose, pose_image_size),
-                    pe=basis.encode(latent["expression"]),
-                    keypoints=latent["keypoints"], canonical=latent["canonical"], rotation=latent["rotation"],
-                    translation=latent["translation"], source_logits=logits, audio=row.audio_norm,
+                    pe=pe, keypoints=latent["keypoints"], rotation=latent["rotation"],
+                    translation=latent["translation"], audio=row.audio_norm,
+                    source=Source(frames[0], logits, latent["canonical"], latent["keypoints"][0], pe[0]),
                     frames=frames if with_frames else None, landmarks=landmarks)
 
 
@@ -116,7 +127,7 @@ class WindowBatch:
     source_logits: torch.Tensor
     pe: torch.Tensor             # (B, n)
     keypoints: torch.Tensor      # (B, k, 3)
-    canonical: torch.Tensor      # (B, k, 3)
+    canonical: torch.Tensor      # (B, k, 3) K_c of the source
     rotation: torch.Tensor       # (B, 3, 3)
     translation: torch.Tensor    # (B, 3)
 
@@ -135,10 +146,10 @@ def window_batch(clips: list[A2ETClip], clip_index: np.ndarray, centres: np.ndar
         rows["pose"].append(clip.pose[idx])
         rows["pose_image"].append(clip.pose_image[idx, None].astype(np.float32) / 255.0)
         rows["mel"].append(clip.mel[idx])
-        rows["source_logits"].append(clip.source_logits)
+        rows["source_logits"].append(clip.source.logits)
         rows["pe"].append(clip.pe[i])
         rows["keypoints"].append(clip.keypoints[i])
-        rows["canonical"].append(clip.canonical)
+        rows["canonical"].append(clip.source.canonical)
         rows["rotation"].append(clip.rotation[i])
         rows["translation"].append(clip.translation[i])
     return WindowBatch(**{k: torch.from_numpy(np.stack(v)).to(device) for k, v in rows.items()})

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, load_clip, split_tables, window_batch
 from eat.a2et.objective import ExpressionPath, latent_terms, render, render_terms
@@ -49,7 +46,7 @@ def run_digest(params: Params, phase: str, clips: list[A2ETClip], inputs: dict[s
                                   sort_keys=True).encode())
     for clip in clips:
         h.update(clip.uid.encode())
-        for array in (clip.pe, clip.mel, clip.speech, clip.pose, clip.source_logits):
+        for array in (clip.pe, clip.mel, clip.speech, clip.pose, clip.source.logits, clip.source.keypoints):
             h.update(np.ascontiguousarray(array).tobytes())
     return h.hexdigest()
 
@@ -114,8 +111,8 @@ def phase_losses(params: Params, phase: str, trainer: Trainer, path: ExpressionP
     terms = latent_terms(cfg, path, pe_hat, batch)
     if parts is not None:
         kp_hat = path.keypoints(pe_hat, batch.canonical, batch.rotation, batch.translation)
-        source = to_tensor(np.stack([clips[c].frames[0] for c in run_clip])).to(device)
-        kp_source = torch.from_numpy(np.stack([clips[c].keypoints[0] for c in run_clip])).to(device)
+        source = to_tensor(np.stack([clips[c].source.frame for c in run_clip])).to(device)
+        kp_source = torch.from_numpy(np.stack([clips[c].source.keypoints for c in run_clip])).to(device)
         prediction = render(parts.generator, source, kp_source, kp_hat, sampler.length)
         real = to_tensor(np.stack([clips[c].frames[i] for c, i in zip(clip_index, frame, strict=True)])).to(device)
         landmarks = np.stack([clips[c].landmarks[i] for c, i in zip(clip_index, frame, strict=True)])
@@ -155,12 +152,9 @@ def train_worker(config: dict[str, Any]) -> None:
     parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device) if cfg.renders else None
     sampler = WindowSampler(clips, params.sync_expert.frames if cfg.renders else 1, seed)
 
-    sums: dict[str, float] = defaultdict(float)
-    interval_start, n_in_interval = time.perf_counter(), 0
-    bar = tqdm(range(trainer.step, cfg.steps), desc=f"train_a2et@{phase}", unit="step", file=sys.stdout,
-               initial=trainer.step, total=cfg.steps, mininterval=10, disable=rank != 0)
     trainer.a2et.train()
-    for step in bar:
+
+    def step_fn(step: int) -> dict[str, float]:
         torch.manual_seed(seed * 1_000_003 + step)
         terms = phase_losses(params, phase, trainer, path, clips, sampler, step, rank, world, parts, device)
         loss = sum(terms.values())
@@ -170,22 +164,11 @@ def train_worker(config: dict[str, Any]) -> None:
         torch.nn.utils.clip_grad_norm_(trainer.a2et.parameters(), train.grad_clip)
         trainer.opt.step()
         trainer.sched.step()
-        trainer.step = step + 1
-        for name, value in terms.items():
-            sums[name] += float(value.detach())
-        sums["total"] += float(loss.detach())
-        n_in_interval += 1
-        if trainer.step % train.log_every == 0 or trainer.step == cfg.steps:
-            row = {"step": trainer.step, **{k: round(v / n_in_interval, 6) for k, v in sorted(sums.items())},
-                   "seconds_per_step": round((time.perf_counter() - interval_start) / n_in_interval, 4)}
-            trainer.log.append(row)
-            bar.set_postfix(loss=row["total"], refresh=False)
-            sums.clear()
-            interval_start, n_in_interval = time.perf_counter(), 0
-        if trainer.step % train.checkpoint_every == 0 or trainer.step == cfg.steps:
-            extra = {"vgg": parts.vgg_info} if parts is not None else {}
-            ray_train.report({**trainer.state_dict(), "digest": digest, **extra},
-                             trainer.log[-1] if trainer.log else {"step": trainer.step}, rank)
+        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
+
+    ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=train.log_every, checkpoint_every=train.checkpoint_every,
+                        digest=digest, rank=rank, desc=f"train_a2et@{phase}",
+                        extra_state={"vgg": parts.vgg_info} if parts is not None else None)
 
 
 def load_clips(params: Params, table: pd.DataFrame, basis: ExpressionBasis, latent_model: str,
@@ -255,7 +238,8 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
     from eat.io.atomic import write_text_atomic
     from eat.latent.train import load_inference_model
     from eat.ray_train import peak_rss_mib
-    from eat.sync.train import expert_embedder, load_sync_expert
+    from eat.sync.train import load_sync_expert
+    from metrics.sync import expert_embedder
 
     if phase not in PHASES:
         raise ValueError(f"unknown A2ET phase {phase!r}: expected one of {', '.join(PHASES)}")
@@ -291,7 +275,7 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
         embed = expert_embedder(load_sync_expert(sync_expert))
         rows, generated = evaluate_clips(load_model(out_dir / "model.pt", params), generator,
                                          ExpressionPath(basis), held_clips, embed, params.signal.window_frames // 2,
-                                         params.a2et_train.eval_batch_size, params.crop_align.size)
+                                         params.a2et_train.eval_batch_size)
         metrics["heldout"] = {"clips": len(rows), "identities": sorted({u.split("__")[1] for u in held.uid}),
                               **summarise(rows)}
         write_per_clip(rows, reports_dir / "heldout_clips.csv")

@@ -40,6 +40,11 @@ from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matrix products run natively on ``device``."""
+    return device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 @dataclass
 class Objective:
     """The loss terms of one variant, with the fixed helpers they need (VGG19, image pyramid)."""
@@ -54,8 +59,10 @@ class Objective:
         return self.mode == "enhanced"
 
     def precision(self, device: torch.device) -> torch.autocast:
-        """bf16 autocast when ``latent_train.bf16`` (oneDNN/AMX on CPU, tensor cores on GPU); fp32 master weights."""
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+        """bf16 autocast when ``latent_train.bf16`` and the hardware runs bf16 natively (oneDNN with AVX512-BF16 /
+        AMX on CPU, any CUDA GPU); fp32 master weights. Without native support (e.g. AVX2-only CPUs) bf16 is
+        emulated and ~100× slower, so fp32 is used."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16 and native_bf16(device))
 
     def generator_losses(self, nets: LatentNetworks, batch: Batch, step_seed: int
                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:

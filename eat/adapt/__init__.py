@@ -1,0 +1,1 @@
+"""Emotional adaptation (Sec. 3.2): emotion mapper, deep prompts, EDN and EAM on the frozen pretrained model."""

@@ -1,0 +1,300 @@
+"""Emotional adaptation on Ray Train (stage ``train_adaptation@<variant>``; Sec. 3.2, 3.3).
+
+Starting from the pretrained A2ET (``train_a2et@full``) and the enhanced latent model, only the variant's
+adaptation parameters train (:meth:`eat.adapt.model.EmotionalModel.trainable`): the mapper always, EDN and
+the EAMs when the variant has them. Data: MEAD training clips with their emotion label, generated from a
+neutral source (:mod:`eat.adapt.data`); a batch is B runs of ``sync_expert.frames`` consecutive frames, each
+run with its own latent code z ~ N(0, I) (seeded by the step). Losses (variant's subset, official weights):
+keypoint latent 100 (EDN's ΔE is supervised through K only), L1 on the face 10, perceptual [10]×5, sync 10.
+
+Fig. 5: for variants with ``curve``, the adaptation weights are kept at ``curve_points`` steps along training
+with the training seconds spent so far; :mod:`eat.adapt.curve` scores them afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, window_batch
+from eat.a2et.objective import render_terms
+from eat.adapt.data import adaptation_clips, fraction_mask
+from eat.adapt.model import EmotionalModel
+from eat.config import A2ETPhaseConfig, AdaptationVariant, Params
+from eat.io.atomic import atomic_path
+from eat.io.hashing import file_sha256
+from eat.latent.data import to_tensor
+from eat.latent.pca import ExpressionBasis
+
+SAVED_PARTS = ("emotionprompt", "sidetuning", "audio2kptransformer")
+
+
+def loss_weights(params: Params, variant: AdaptationVariant) -> A2ETPhaseConfig:
+    """The rendering-loss weights of ``variant`` in the form :func:`eat.a2et.objective.render_terms` reads."""
+    cfg, on = params.adaptation_train, set(variant.losses)
+    return A2ETPhaseConfig(steps=cfg.steps, batch_size=cfg.batch_size, pca_weight=0.0,
+                           latent_weight=cfg.latent_weight if "latent" in on else 0.0,
+                           l1_weight=cfg.l1_weight if "l1" in on else 0.0,
+                           perceptual_weights=cfg.perceptual_weights if "perceptual" in on else [0.0] * 5,
+                           sync_weight=cfg.sync_weight if "sync" in on else 0.0)
+
+
+def build_model(params: Params, variant: AdaptationVariant, basis: ExpressionBasis, latent_model: str | Path,
+                device: torch.device | str = "cpu") -> EmotionalModel:
+    """The variant's network around the frozen RePos-Net of ``latent_model`` (adaptation modules untrained)."""
+    from eat.latent.train import load_inference_model
+
+    generator = load_inference_model(latent_model, device).generator
+    return EmotionalModel(params, variant, basis, generator).to(device)
+
+
+def adaptation_state(model: EmotionalModel) -> dict[str, torch.Tensor]:
+    """What adaptation changes (for checkpoints, snapshots and ``model.pt``): the trainable tensors."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+class Trainer:
+    """The variant's model, Adam over its adaptation parameters, step, log and Fig. 5 snapshots."""
+
+    def __init__(self, params: Params, variant: AdaptationVariant, basis: ExpressionBasis, latent_model: str,
+                 a2et_model: str, seed: int, device: torch.device):
+        torch.manual_seed(seed)
+        self.model = build_model(params, variant, basis, latent_model, device)
+        self.model.load_pretrained(torch.load(a2et_model, map_location=device, weights_only=True)["a2et"])
+        self.opt = torch.optim.Adam(self.model.trainable(), lr=params.adaptation_train.lr,
+                                    betas=tuple(params.optim.betas))
+        self.step, self.seconds = 0, 0.0
+        self.log: list[dict[str, float]] = []
+        self.snapshots: list[dict[str, Any]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "seconds": self.seconds, "log": self.log, "snapshots": self.snapshots,
+                "adaptation": adaptation_state(self.model), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["adaptation"], strict=False)
+        self.opt.load_state_dict(state["opt"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.log, self.snapshots = list(state["log"]), list(state["snapshots"])
+
+
+def curve_steps(steps: int, points: int) -> list[int]:
+    """The steps (including 0 and the last) at which Fig. 5 snapshots are kept."""
+    return sorted({int(round(s)) for s in np.linspace(0, steps, points)})
+
+
+def adaptation_losses(params: Params, model: EmotionalModel, weights: A2ETPhaseConfig, clips: list[A2ETClip],
+                      labels: np.ndarray, sampler: WindowSampler, parts, step: int, rank: int, world: int,
+                      device: torch.device) -> dict[str, torch.Tensor]:
+    """Weighted loss terms of this worker's slice of global batch ``step``."""
+    cfg = params.adaptation_train
+    run_clip, run_start = sampler(step, cfg.batch_size)
+    z = torch.randn(cfg.batch_size, model.z_dim, generator=torch.Generator().manual_seed(params.seed * 7919 + step))
+    mine = np.arange(cfg.batch_size)[rank::world]
+    run_clip, run_start, z = run_clip[mine], run_start[mine], z[mine].to(device)
+    clip_index, frame = sampler.expand(run_clip, run_start)
+    batch = window_batch(clips, clip_index, frame, params.signal.window_frames // 2, device)
+    e0, prompts = model.codes(z, torch.from_numpy(labels[run_clip]).to(device))
+    e0, prompts = e0.repeat_interleave(sampler.length, 0), prompts.repeat_interleave(sampler.length, 0)
+    _, kp = model.keypoints(batch, e0, prompts)
+    terms: dict[str, torch.Tensor] = {}
+    if weights.latent_weight > 0:
+        terms["latent"] = weights.latent_weight * torch.nn.functional.mse_loss(kp, batch.keypoints)
+    if weights.renders:
+        source = to_tensor(np.stack([clips[c].source.frame for c in run_clip])).to(device)
+        kp_source = torch.from_numpy(np.stack([clips[c].source.keypoints for c in run_clip])).to(device)
+        prediction = model.render(source, kp_source, kp, e0, sampler.length)
+        real = to_tensor(np.stack([clips[c].frames[i] for c, i in zip(clip_index, frame, strict=True)])).to(device)
+        landmarks = np.stack([clips[c].landmarks[i] for c, i in zip(clip_index, frame, strict=True)])
+        mel = torch.from_numpy(np.stack([clips[c].mel[s:s + sampler.length]
+                                         for c, s in zip(run_clip, run_start, strict=True)])).to(device)
+        terms.update(render_terms(weights, prediction, real, landmarks, mel, parts.expert, parts.vgg, parts.pyramid,
+                                  params.a2et_train.face_margin))
+    return terms
+
+
+def train_worker(config: dict[str, Any]) -> None:
+    """Ray Train loop of one worker; ``config`` is built by :func:`fit_variant`."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    from eat import ray_train
+    from eat.a2et.train import RenderingParts
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    params = Params.model_validate(config["params"])
+    variant = AdaptationVariant.model_validate(config["variant"])
+    cfg, seed = params.adaptation_train, params.seed
+    torch.set_num_threads(cfg.threads_per_worker)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = ray.train.torch.get_device()
+    clips, labels = ray.get(config["clips"])
+    basis: ExpressionBasis = ray.get(config["basis"])
+
+    trainer = Trainer(params, variant, basis, config["latent_model"], config["a2et_model"], seed, device)
+    state = ray_train.resume_state(config)
+    if state is not None:
+        trainer.load_state_dict(state)
+    parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device)
+    weights = loss_weights(params, variant)
+    sampler = WindowSampler(clips, params.sync_expert.frames, seed)
+    snapshot_at = set(curve_steps(cfg.steps, cfg.curve_points)) if variant.curve else set()
+    if trainer.step == 0 and 0 in snapshot_at:
+        trainer.snapshots.append({"step": 0, "seconds": 0.0, "adaptation": adaptation_state(trainer.model)})
+    trainer.model.train()
+
+    def step_fn(step: int) -> dict[str, float]:
+        start = time.perf_counter()
+        torch.manual_seed(seed * 1_000_003 + step)
+        terms = adaptation_losses(params, trainer.model, weights, clips, labels, sampler, parts, step, rank, world,
+                                  device)
+        loss = sum(terms.values())
+        trainer.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        ray_train.average_gradients(trainer.model, world)
+        torch.nn.utils.clip_grad_norm_(trainer.model.trainable(), cfg.grad_clip)
+        trainer.opt.step()
+        trainer.seconds += time.perf_counter() - start
+        if step + 1 in snapshot_at:
+            trainer.snapshots.append({"step": step + 1, "seconds": round(trainer.seconds, 2),
+                                      "adaptation": adaptation_state(trainer.model)})
+        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
+
+    ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                        digest=config["digest"], rank=rank, desc=f"train_adaptation@{config['name']}")
+
+
+def run_digest(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip],
+               inputs: dict[str, str]) -> str:
+    cfg = params.adaptation_train.model_dump(exclude={"checkpoint_every", "log_every", "eval_clips", "curve_clips"})
+    h = hashlib.sha256(json.dumps({"seed": params.seed, "variant": variant.model_dump(), "train": cfg,
+                                   "a2et": params.a2et.model_dump(), "adaptation": params.adaptation.model_dump(),
+                                   "latent": params.latent.model_dump(), "signal": params.signal.model_dump(),
+                                   "inputs": {k: file_sha256(v) for k, v in inputs.items()}},
+                                  sort_keys=True).encode())
+    for clip in clips:
+        h.update(clip.uid.encode())
+        h.update(np.ascontiguousarray(clip.source.keypoints).tobytes())
+    return h.hexdigest()
+
+
+def fit_variant(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip], labels: np.ndarray,
+                basis: ExpressionBasis, storage: Path, inputs: dict[str, str]) -> dict[str, Any]:
+    import ray
+
+    from eat import ray_train
+    from eat.a2et.train import ray_train_session
+
+    cfg = params.adaptation_train
+    with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
+        return ray_train.fit(
+            train_worker,
+            {"params": params.model_dump(), "name": name, "variant": variant.model_dump(),
+             "clips": ray.put((clips, labels)), "basis": ray.put(basis),
+             **{k: str(Path(v).resolve()) for k, v in inputs.items()}},
+            storage=storage, name=name, digest=run_digest(params, name, variant, clips, inputs), steps=cfg.steps,
+            num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
+
+
+def save_model(state: dict[str, Any], name: str, variant: AdaptationVariant, params: Params, inputs: dict[str, str],
+               path: Path) -> None:
+    """``model.pt``: the variant, its adaptation tensors and the pretrained files they sit on (eat/schema.py)."""
+    with atomic_path(path) as tmp:
+        torch.save({"name": name, "variant": variant.model_dump(), "steps": state["step"],
+                    "adaptation": state["adaptation"], "pretrained": inputs,
+                    "config": {k: getattr(params, k).model_dump() for k in ("a2et", "adaptation", "latent", "signal")}},
+                   tmp)
+
+
+def load_emotional_model(path: Path | str, params: Params, basis: ExpressionBasis,
+                         snapshot: dict[str, torch.Tensor] | None = None) -> EmotionalModel:
+    """The adapted model of a ``model.pt`` (optionally with a Fig. 5 snapshot's tensors instead), eval mode."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    variant = AdaptationVariant.model_validate(saved["variant"])
+    model = build_model(params, variant, basis, saved["pretrained"]["latent_model"])
+    model.load_pretrained(torch.load(saved["pretrained"]["a2et_model"], map_location="cpu", weights_only=True)["a2et"])
+    model.load_state_dict(snapshot if snapshot is not None else saved["adaptation"], strict=False)
+    return model.eval().requires_grad_(False)
+
+
+def train_adaptation(params: Params, name: str, *, latent_table: Path | str, audio_table: Path | str,
+                     latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str, sync_expert: Path | str,
+                     emotion_classifier: Path | str, out_dir: Path | str, reports_dir: Path | str) -> dict[str, Any]:
+    """Stage ``train_adaptation@<name>``: train or resume the variant, save ``model.pt``, its log and metrics.
+
+    Held-out check: Acc_emo of ``eval_clips`` generated MEAD test clips; Fig. 5 variants also score their
+    snapshots on ``curve_clips`` clips (``curve.csv``: step, seconds, acc_emo).
+    """
+    from eat.a2et.train import load_clips, write_log_csv
+    from eat.adapt.heldout import generate_heldout, heldout_clips, tuning_curve
+    from eat.config import EMOTIONS
+    from eat.emotion.train import load_emotion_classifier
+    from eat.io.atomic import write_text_atomic
+    from eat.models.adaptation import parameter_shares
+    from eat.ray_train import peak_rss_mib
+    from metrics.emotion import predict_videos
+
+    if name not in params.adaptation_variants:
+        raise ValueError(f"unknown adaptation variant {name!r}: params.yaml adaptation_variants has "
+                         f"{', '.join(params.adaptation_variants)}")
+    variant = params.adaptation_variants[name]
+    inputs = {"latent_model": str(latent_model), "a2et_model": str(a2et_model), "sync_expert": str(sync_expert)}
+    for what, file in {**inputs, "emotion_classifier": str(emotion_classifier)}.items():
+        if not Path(file).is_file():
+            raise FileNotFoundError(f"{file}: {what.replace('_', ' ')} not found (run the stage that writes it)")
+    start = time.perf_counter()
+    out_dir, reports_dir = Path(out_dir), Path(reports_dir)
+    basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
+    table = a2et_table(latent_table, audio_table)
+    table = table[(table.dataset == "MEAD") & (table.split == "train")].reset_index(drop=True)
+    if table.empty:
+        raise ValueError(f"{latent_table}: no MEAD clip of the train split to adapt on")
+    clips = load_clips(params, table, basis, str(latent_model), with_frames=True)
+    use = fraction_mask(table, variant.data_fraction, params.seed)
+    clips, labels, left_out = adaptation_clips(table, clips, use)
+    loaded = time.perf_counter()
+    state = fit_variant(params, name, variant, clips, labels, basis, out_dir / "ray", inputs)
+    trained = time.perf_counter()
+    save_model(state, name, variant, params, inputs, out_dir / "model.pt")
+    write_log_csv(state["log"], reports_dir / "train_log.csv")
+    with atomic_path(out_dir / "snapshots.pt") as tmp:     # empty for variants without a Fig. 5 curve
+        torch.save(state["snapshots"], tmp)
+
+    model = load_emotional_model(out_dir / "model.pt", params, basis)
+    shares = parameter_shares(model.modules_by_key())
+    classifier = load_emotion_classifier(emotion_classifier)
+    held = heldout_clips(params, latent_table, audio_table, basis, latent_model, params.adaptation_train.eval_clips)
+    predicted = predict_videos(classifier, generate_heldout(model, held, params))
+    truth = np.array([EMOTIONS.index(c.emotion) for c in held])
+    curve = pd.DataFrame(columns=["step", "seconds", "acc_emo"])
+    if variant.curve:
+        subset = heldout_clips(params, latent_table, audio_table, basis, latent_model,
+                               params.adaptation_train.curve_clips)
+        curve = tuning_curve(out_dir / "model.pt", state["snapshots"], subset, classifier, params, basis)
+    with atomic_path(reports_dir / "curve.csv") as tmp:
+        curve.to_csv(tmp, index=False)
+    metrics = {"variant": name, **variant.model_dump(), "steps": state["step"], "train_clips": len(clips),
+               "train_clips_by_emotion": {e: int((np.array([c.emotion for c in clips]) == e).sum())
+                                          for e in sorted({c.emotion for c in clips})},
+               "left_out_without_neutral_source": left_out,
+               "loss_first": state["log"][0]["total"], "loss_last": state["log"][-1]["total"],
+               "trainable_parameters": sum(t.numel() for t in state["adaptation"].values()),
+               "parameter_shares_percent": {p: round(shares.percent(p), 3) for p in ("mapper", "edn", "eam")},
+               "heldout": {"clips": len(held), "acc_emo": round(float(np.mean(predicted == truth)), 4) if len(held)
+                           else None}}
+    write_text_atomic(reports_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
+              "seconds_in_steps": round(state["seconds"], 1),
+              "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in state["log"]])), 4),
+              "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": peak_rss_mib()}
+    write_text_atomic(reports_dir / "timing.json", json.dumps(timing, indent=2) + "\n")
+    return {**metrics, "timing": timing}

@@ -1,0 +1,143 @@
+"""Emotional adaptation (eat/adapt): neutral sources and re-based targets, data fractions, only the adaptation
+parameters move in a training step (every variant), and the ``train_adaptation`` stage on the tiny fixture."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eat.a2et.data import WindowSampler, a2et_table
+from eat.a2et.train import RenderingParts, build_a2et, load_clips, save_model
+from eat.adapt.data import adaptation_clips, fraction_mask, neutral_sources
+from eat.adapt.train import Trainer, adaptation_losses, loss_weights
+from eat.config import EMOTIONS, AdaptationVariant, deep_merge, parse_params, read_yaml, write_yaml_atomic
+from eat.emotion.emotion_fan import EmotionFAN
+from eat.latent.pca import ExpressionBasis
+from tests.a2et_fixture import a2et_overlay, write_a2et_fixture
+from tests.conftest import REPO
+from tests.latent_fixture import fixture_overlay
+
+
+def _table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame([{"uid": f"{i}_{e}_{s}", "identity": i, "emotion": e, "sentence": s} for i, e, s in rows])
+
+
+def test_neutral_sources_prefer_the_same_sentence_then_the_identity():
+    table = _table([("A", "neutral", "001"), ("A", "neutral", "002"), ("A", "happy", "002"), ("A", "sad", "009"),
+                    ("B", "angry", "001")])
+    assert neutral_sources(table).tolist() == [0, 1, 1, 0, -1]
+
+
+def test_fraction_mask_keeps_a_share_of_every_emotion_deterministically():
+    table = _table([("A", e, f"{s:03d}") for e in ("happy", "sad", "neutral") for s in range(8)])
+    mask = fraction_mask(table, 0.25, seed=3)
+    assert mask.sum() == 6 and all(mask[table.emotion == e].sum() == 2 for e in ("happy", "sad", "neutral"))
+    assert np.array_equal(mask, fraction_mask(table, 0.25, seed=3))
+    assert fraction_mask(table, 1.0, seed=3).all()
+
+
+@pytest.fixture(scope="module")
+def stage_inputs(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("adaptation")
+    merged = deep_merge(deep_merge(deep_merge(read_yaml(REPO / "params.yaml"), read_yaml(REPO / "configs" /
+                                                                                         "micro.yaml")),
+                                   fixture_overlay()), a2et_overlay())
+    write_yaml_atomic(root / "params.yaml", merged)
+    params = parse_params(merged)
+    paths = write_a2et_fixture(root, params)
+    torch.manual_seed(2)
+    a2et = root / "a2et" / "model.pt"
+    a2et.parent.mkdir()
+    save_model({"a2et": build_a2et(params).state_dict(), "step": 0}, params, "full", a2et)
+    classifier = root / "emotion" / "model.pt"
+    classifier.parent.mkdir()
+    torch.save({"emotions": list(EMOTIONS), "config": params.emotion_classifier.model_dump(),
+                "state_dict": EmotionFAN(params.emotion_classifier).state_dict()}, classifier)
+    return {"emotion_classifier": classifier, "root": root, "params_file": root / "params.yaml", "params": params,
+            "a2et": a2et, **paths}
+
+
+def test_targets_are_rebased_on_the_neutral_source(stage_inputs):
+    params = stage_inputs["params"]
+    basis = ExpressionBasis.load(stage_inputs["pca"], params.latent.pca_components)
+    table = a2et_table(stage_inputs["latent_table"], stage_inputs["audio_table"])
+    table = table[table.split == "train"].reset_index(drop=True)
+    clips = load_clips(params, table, basis, str(stage_inputs["latent_model"]), with_frames=True)
+    adapted, labels, left_out = adaptation_clips(table, clips)
+    assert not left_out and len(adapted) == len(clips)
+    for clip, original in zip(adapted, clips, strict=True):
+        partner = clips[table.index[(table.identity == table.identity[clips.index(original)]) &
+                                    (table.emotion == "neutral")][0]]
+        assert clip.source is partner.source
+        own_kc = original.source.canonical @ original.rotation.transpose(0, 2, 1)
+        new_kc = partner.source.canonical @ original.rotation.transpose(0, 2, 1)
+        assert np.allclose(clip.keypoints - new_kc, original.keypoints - own_kc, atol=1e-5)   # same T + E
+    assert sorted(set(labels.tolist())) == [0, 5]                                               # angry, neutral
+
+
+@pytest.mark.parametrize("name", ["eat", "prompt_only", "prompts_none", "loss_per"])
+def test_a_step_moves_only_the_variants_adaptation_parameters(stage_inputs, name):
+    params = stage_inputs["params"]
+    variant: AdaptationVariant = params.adaptation_variants[name]
+    basis = ExpressionBasis.load(stage_inputs["pca"], params.latent.pca_components)
+    table = a2et_table(stage_inputs["latent_table"], stage_inputs["audio_table"])
+    table = table[table.split == "train"].reset_index(drop=True)
+    clips, labels, _ = adaptation_clips(table, load_clips(params, table, basis, str(stage_inputs["latent_model"]),
+                                                          with_frames=True))
+    trainer = Trainer(params, variant, basis, str(stage_inputs["latent_model"]), str(stage_inputs["a2et"]), 0, "cpu")
+    parts = RenderingParts(params, str(stage_inputs["latent_model"]), str(stage_inputs["sync_expert"]), "cpu")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainable = {id(p) for p in trainer.model.trainable()}
+    names = {n for n, p in trainer.model.named_parameters() if id(p) in trainable}
+    assert any(n.startswith("emotionprompt.") for n in names)
+    assert any(n.startswith("sidetuning.") for n in names) == variant.edn
+    assert any(n.startswith("generator.ea3d.") for n in names) == variant.eam
+    assert all(n.startswith(("emotionprompt.", "sidetuning.", "generator.ea3d.", "audio2kptransformer.fea.",
+                             "audio2kptransformer.audioencoder.decode.")) for n in names)
+
+    trainer.model.train()
+    terms = adaptation_losses(params, trainer.model, loss_weights(params, variant), clips, labels,
+                              WindowSampler(clips, params.sync_expert.frames, 0), parts, 0, 0, 1, torch.device("cpu"))
+    expected = {"latent", "face_l1", "perceptual", "sync"} if len(variant.losses) == 4 else {"perceptual"}
+    assert set(terms) == expected
+    trainer.opt.zero_grad()
+    sum(terms.values()).backward()
+    trainer.opt.step()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and changed <= names, sorted(changed - names)[:5]       # frozen tensors (and BN stats) unchanged
+    assert any(k.startswith("emotionprompt.") for k in changed)
+
+
+@pytest.mark.slow
+def test_stage_trains_the_paper_variant_and_keeps_fig5_snapshots(stage_inputs):
+    root = stage_inputs["root"]
+    args = [sys.executable, "-m", "stages.train_adaptation", "--variant", "eat", "--params",
+            str(stage_inputs["params_file"]), "--latent-table", str(stage_inputs["latent_table"]),
+            "--audio-table", str(stage_inputs["audio_table"]), "--latent-model", str(stage_inputs["latent_model"]),
+            "--pca", str(stage_inputs["pca"]), "--a2et", str(stage_inputs["a2et"]),
+            "--sync-expert", str(stage_inputs["sync_expert"]),
+            "--emotion-classifier", str(stage_inputs["emotion_classifier"]), "--out", str(root / "out" / "model"),
+            "--reports", str(root / "out" / "reports")]
+    proc = subprocess.run(args, cwd=REPO, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    metrics = json.loads((root / "out" / "reports" / "metrics.json").read_text())
+    steps = stage_inputs["params"].adaptation_train.steps
+    assert metrics["steps"] == steps and metrics["train_clips"] == 4 and metrics["trainable_parameters"] > 0
+    snapshots = torch.load(root / "out" / "model" / "snapshots.pt", weights_only=True)
+    assert [s["step"] for s in snapshots] == [0, steps]
+    assert not all(torch.equal(snapshots[0]["adaptation"][k], snapshots[-1]["adaptation"][k])
+                   for k in snapshots[0]["adaptation"])
+    assert len(pd.read_csv(root / "out" / "reports" / "train_log.csv")) == steps
+    assert (root / "out" / "model" / "model.pt").is_file()
+    assert metrics["heldout"]["clips"] == 1 and metrics["heldout"]["acc_emo"] in (0.0, 1.0)   # W009 angry
+    curve = pd.read_csv(root / "out" / "reports" / "curve.csv")
+    assert curve.step.tolist() == [0, steps] and curve.acc_emo.between(0, 1).all()
