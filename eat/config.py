@@ -397,6 +397,16 @@ class AdaptationTrainConfig(_Section):
     curve_clips: int = Field(ge=1)            # … of this many held-out clips
 
 
+class EvaluateConfig(_Section):
+    """The ``evaluate`` stages: how many test clips each protocol generates and scores (0 = all).
+
+    The paper: MEAD's fixed 100-clip subset (84 emotional level-3 + 16 neutral) of 985; LRW's 25k test clips.
+    """
+
+    mead_clips: int = Field(ge=0)
+    lrw_clips: int = Field(ge=0)
+
+
 class OptimConfig(_Section):
     """Adam settings (Sec. 4): lr 1.5e-4 for A2ET, 2e-4 for the rest, betas (0.5, 0.999)."""
 
@@ -527,6 +537,7 @@ class Params(_Section):
     adaptation: AdaptationConfig
     adaptation_train: AdaptationTrainConfig
     adaptation_variants: dict[str, AdaptationVariant]
+    evaluate: EvaluateConfig
     optim: OptimConfig
     sync_expert: SyncExpertConfig
     emotion_classifier: EmotionClassifierConfig

@@ -53,6 +53,14 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in (
     # FID's InceptionV3 (TF 2015-12-05 graph ported by pytorch-fid; its FID_WEIGHTS_URL release asset).
     WeightsEntry("inception_fid", "pt_inception-2015-12-05-6726825d.pth", "6726825d",
                  "pytorch-fid release asset fid_weights/pt_inception-2015-12-05-6726825d.pth", "FID (metrics.fid)"),
+    # OpenAI CLIP ViT-B/32 (the model the official EAT edits with): the TorchScript archive openai/CLIP's
+    # clip.load("ViT-B/32") caches as ~/.cache/clip/ViT-B-32.pt, open_clip's "ViT-B-32"/"openai". The full
+    # SHA-256 is the path segment of its URL, which openai/CLIP checks after download.
+    WeightsEntry("clip_vit_b32", "ViT-B-32.pt",
+                 "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+                 "https://openaipublic.azureedge.net/clip/models/"
+                 "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+                 "zero-shot text editing (eat.adapt.clip_edit)"),
 )}
 
 

@@ -16,6 +16,7 @@ import torch
 from eat.a2et.data import A2ETClip, window_batch
 from eat.adapt.model import EmotionalModel, emotion_index
 from eat.latent.data import to_tensor
+from eat.models.keypoints import compose_keypoints
 
 Codes = tuple[torch.Tensor, torch.Tensor]   # e0 (d,), prompts (P, d)
 
@@ -47,21 +48,43 @@ def latent_code(model: EmotionalModel, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_clip(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: int, batch_size: int = 64
-                  ) -> np.ndarray:
-    """(T, S, S, 3) uint8 frames of ``clip`` (its audio, head pose and source) under emotion ``codes``."""
+def clip_keypoints(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: int, batch_size: int = 64,
+                   relative: bool = False) -> torch.Tensor:
+    """Driving keypoints (T, k, 3) of every frame of ``clip`` under emotion ``codes``.
+
+    ``relative`` (the LRW protocol): each frame keeps its predicted expression's offset from frame 0, applied to
+    the source's own expression, E'_i = E_src + (Ê_i − Ê_0); K is linear in E, so K shifts by E_src − Ê_0.
+    """
     model.eval()
     e0, prompts = codes
+    out = []
+    for start in range(0, clip.n_frames, batch_size):
+        centres = np.arange(start, min(start + batch_size, clip.n_frames))
+        batch = window_batch([clip], np.zeros(len(centres), int), centres, half)
+        out.append(model.keypoints(batch, e0.expand(len(centres), -1), prompts.expand(len(centres), -1, -1))[1])
+    kp = torch.cat(out)
+    if relative:
+        first = window_batch([clip], np.zeros(1, int), np.zeros(1, int), half)
+        rigid = compose_keypoints(first.canonical, first.rotation, first.translation, torch.zeros_like(kp[:1]))
+        e_first = kp[:1] - rigid
+        e_source = model.path.expression(torch.from_numpy(clip.source.pe[None]))
+        kp = kp + (e_source - e_first)
+    return kp
+
+
+@torch.no_grad()
+def generate_clip(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: int, batch_size: int = 64,
+                  relative: bool = False) -> np.ndarray:
+    """(T, S, S, 3) uint8 frames of ``clip`` (its audio, head pose and source) under emotion ``codes``."""
+    kp = clip_keypoints(model, clip, codes, half, batch_size, relative)
+    e0 = codes[0] if model.variant.eam else None
     volume = model.generator.appearance(to_tensor(clip.source.frame[None]))
     kp_source = torch.from_numpy(clip.source.keypoints[None])
     frames = []
     for start in range(0, clip.n_frames, batch_size):
-        centres = np.arange(start, min(start + batch_size, clip.n_frames))
-        n = len(centres)
-        batch = window_batch([clip], np.zeros(n, int), centres, half)
-        e0_n, prompts_n = e0.expand(n, -1), prompts.expand(n, -1, -1)
-        _, kp = model.keypoints(batch, e0_n, prompts_n)
-        out = model.generator.render(volume.expand(n, -1, -1, -1, -1), kp_source.expand(n, -1, -1), kp,
-                                     e0_n if model.variant.eam else None)["prediction"]
+        k = kp[start:start + batch_size]
+        n = len(k)
+        out = model.generator.render(volume.expand(n, -1, -1, -1, -1), kp_source.expand(n, -1, -1), k,
+                                     None if e0 is None else e0.expand(n, -1))["prediction"]
         frames.append((out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy())
     return np.concatenate(frames)

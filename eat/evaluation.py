@@ -1,0 +1,141 @@
+"""The evaluation protocol behind Tables 1 and 3–8: generate the test clips with one model, score them.
+
+Models: ``pretrain`` (A2ET after both phases, no emotion), every adaptation variant (``eat`` is the paper's),
+and ``ground_truth`` (the test videos themselves: the reference rows). Test sets (SPEC "Data and protocol"):
+
+- MEAD test identities: each clip generated from a *neutral* source of its identity, with its own audio, its
+  ground-truth head pose and (adapted models) its emotion; predicted absolute keypoints.
+- LRW test: the first frame is the source, label neutral, *relative* keypoints — the expression offset of
+  every frame from the first frame's prediction is applied to the source's own expression.
+
+Scores per clip (metrics/): PSNR, SSIM, M-LMD, F-LMD on aligned 128² crops; the 5 FID frames; sync confidence
+and offset (lip-sync expert, or SyncNet v2 when its weights resolve); the emotion the classifier sees (MEAD).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from eat.a2et.data import A2ETClip, a2et_table
+from eat.config import EMOTIONS, Params
+from eat.latent.pca import ExpressionBasis
+
+DATASETS = ("MEAD", "LRW")
+
+
+def test_clips(params: Params, dataset: str, latent_table: Path | str, audio_table: Path | str,
+               basis: ExpressionBasis, latent_model: Path | str, n: int) -> list[A2ETClip]:
+    """``n`` test clips of ``dataset`` (0 = all), MEAD with neutral sources, LRW with its first frame."""
+    from eat.a2et.train import evaluation_subset, load_clips
+    from eat.adapt.heldout import heldout_clips
+
+    if dataset == "MEAD":
+        return heldout_clips(params, latent_table, audio_table, basis, latent_model, n, emotional_only=False)
+    table = a2et_table(latent_table, audio_table)
+    table = evaluation_subset(table[(table.dataset == dataset) & (table.split == "test")].reset_index(drop=True), n)
+    return load_clips(params, table, basis, str(latent_model), with_frames=True)
+
+
+def relative(pe: np.ndarray, source_pe: np.ndarray) -> np.ndarray:
+    """LRW's relative keypoints in PCA space: the source's expression plus each frame's offset from frame 0."""
+    return source_pe[None] + (pe - pe[:1])
+
+
+@torch.no_grad()
+def generate_pretrain(a2et_model: Path | str, latent_model: Path | str, params: Params, basis: ExpressionBasis,
+                      clips: list[A2ETClip], dataset: str) -> list[np.ndarray]:
+    """Videos of the emotion-agnostic pretrained model (A2ET + RePos-Net)."""
+    from eat.a2et.evaluate import predict_clip, render_clip
+    from eat.a2et.objective import ExpressionPath
+    from eat.a2et.train import load_model
+    from eat.latent.train import load_inference_model
+
+    a2et, generator, path = load_model(a2et_model, params), load_inference_model(latent_model).generator, \
+        ExpressionPath(basis)
+    videos = []
+    for clip in clips:
+        pe = predict_clip(a2et, clip, params.signal.window_frames // 2, params.a2et_train.eval_batch_size)
+        videos.append(render_clip(generator, path, clip, relative(pe, clip.source.pe) if dataset == "LRW" else pe))
+    return videos
+
+
+@torch.no_grad()
+def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBasis, clips: list[A2ETClip],
+                     dataset: str) -> list[np.ndarray]:
+    """Videos of an adapted variant: MEAD clips with their emotion; LRW neutral with relative keypoints."""
+    from eat.adapt.generate import emotion_codes, generate_clip, latent_code
+    from eat.adapt.train import load_emotional_model
+
+    model = load_emotional_model(model_path, params, basis)
+    z = latent_code(model, params.seed)
+    half = params.signal.window_frames // 2
+    return [generate_clip(model, clip, emotion_codes(model, {clip.emotion if dataset == "MEAD" else "neutral": 1.0},
+                                                      z), half, relative=dataset == "LRW") for clip in clips]
+
+
+def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, *, sync_expert: Path | str,
+                classifier_path: Path | str, workers: int = 1) -> tuple[pd.DataFrame, list, str]:
+    """(per-clip rows, their FID frame pairs, the sync column name) of ``videos`` against the clips' ground truth."""
+    from eat.emotion.train import load_emotion_classifier
+    from metrics.align import detector_factory
+    from metrics.emotion import predict_videos
+    from metrics.sync import AVClip, load_embedder, sync_score
+    from metrics.table import image_metrics, sync_row
+
+    new_detector = detector_factory("mediapipe")
+    column, embed = load_embedder(expert_path=sync_expert)
+    rows, fid = [], []
+    for video, clip in zip(videos, clips, strict=True):
+        result = image_metrics(clip.uid, video, clip.frames, new_detector)
+        fid.append(result)
+        rows.append({**result.row, **sync_row(clip.uid, column, sync_score(AVClip(clip.uid, video, mel=clip.mel),
+                                                                            embed)),
+                     "dataset": dataset, "emotion": clip.emotion})
+    table = pd.DataFrame(rows)
+    if dataset == "MEAD" and len(table):
+        predicted = predict_videos(load_emotion_classifier(classifier_path), videos)
+        table["emotion_pred"] = [EMOTIONS[i] for i in predicted]
+    return table, fid, column
+
+
+def evaluate_model(params: Params, name: str, *, latent_table: Path | str, audio_table: Path | str,
+                   latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str,
+                   adaptation_dir: Path | str, sync_expert: Path | str, emotion_classifier: Path | str,
+                   out_dir: Path | str) -> dict[str, Any]:
+    """Stage ``evaluate@<name>``: per dataset, generate (or take the ground truth), score, aggregate."""
+    from eat.emotion.train import load_emotion_classifier
+    from eat.weights import WeightsError
+    from metrics.fid import emotion_fan_features, inception_fid
+    from metrics.table import aggregate, fid_metric, write_metrics, write_rows
+
+    basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
+    out_dir = Path(out_dir)
+    try:
+        space = inception_fid()
+    except WeightsError:
+        space = emotion_fan_features(load_emotion_classifier(emotion_classifier))
+    summary: dict[str, Any] = {}
+    for dataset in DATASETS:
+        clips = test_clips(params, dataset, latent_table, audio_table, basis, latent_model,
+                           params.evaluate.mead_clips if dataset == "MEAD" else params.evaluate.lrw_clips)
+        if not clips:
+            continue
+        if name == "ground_truth":
+            videos = [c.frames for c in clips]
+        elif name == "pretrain":
+            videos = generate_pretrain(a2et_model, latent_model, params, basis, clips, dataset)
+        else:
+            videos = generate_adapted(Path(adaptation_dir) / name / "model.pt", params, basis, clips, dataset)
+        rows, fid, _ = score_clips(videos, clips, dataset, sync_expert=sync_expert,
+                                   classifier_path=emotion_classifier)
+        write_rows(rows, out_dir / f"{dataset.lower()}_clips.parquet")
+        numbers = aggregate(rows.drop(columns=["dataset"]))
+        numbers |= fid_metric(space, fid)
+        summary |= {f"{dataset}/{k}": v for k, v in numbers.items()}
+    write_metrics(summary, out_dir / "metrics.json")
+    return summary
