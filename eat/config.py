@@ -397,6 +397,27 @@ class AdaptationTrainConfig(_Section):
     curve_clips: int = Field(ge=1)            # … of this many held-out clips
 
 
+class EmotionControlConfig(_Section):
+    """The ``emotion_control`` stage: Fig. 12's interpolation strip and the intensity response."""
+
+    start: str                                # the strip goes from this emotion …
+    end: str                                  # … to this one
+    steps: int = Field(ge=2)                  # rows of the strip (α from 0 to 1)
+    frames: int = Field(ge=1)                 # frames shown per row
+    intensities: list[float] = Field(min_length=2)
+    clips: int = Field(ge=1)                  # held-out clips averaged for the intensity response
+    clip_frames: int = Field(ge=1)            # their first frames only (cost)
+
+    @model_validator(mode="after")
+    def _check(self) -> EmotionControlConfig:
+        for name in (self.start, self.end):
+            if name not in EMOTIONS:
+                raise ValueError(f"unknown emotion {name!r}: expected one of {', '.join(EMOTIONS)}")
+        if any(not 0 <= i <= 1 for i in self.intensities) or sorted(self.intensities) != self.intensities:
+            raise ValueError("intensities must rise within [0, 1]")
+        return self
+
+
 class EvaluateConfig(_Section):
     """The ``evaluate`` stages: how many test clips each protocol generates and scores (0 = all).
 
@@ -538,6 +559,7 @@ class Params(_Section):
     adaptation_train: AdaptationTrainConfig
     adaptation_variants: dict[str, AdaptationVariant]
     evaluate: EvaluateConfig
+    emotion_control: EmotionControlConfig
     optim: OptimConfig
     sync_expert: SyncExpertConfig
     emotion_classifier: EmotionClassifierConfig

@@ -16,6 +16,7 @@ import torch
 from eat.a2et.data import WindowSampler, a2et_table
 from eat.a2et.train import RenderingParts, build_a2et, load_clips, save_model
 from eat.adapt.data import adaptation_clips, fraction_mask, neutral_sources
+from eat.adapt.generate import clip_keypoints, emotion_codes, generate_clip, intensity_mix, latent_code
 from eat.adapt.train import Trainer, adaptation_losses, loss_weights
 from eat.config import EMOTIONS, AdaptationVariant, deep_merge, parse_params, read_yaml, write_yaml_atomic
 from eat.emotion.emotion_fan import EmotionFAN
@@ -141,3 +142,44 @@ def test_stage_trains_the_paper_variant_and_keeps_fig5_snapshots(stage_inputs):
     assert metrics["heldout"]["clips"] == 1 and metrics["heldout"]["acc_emo"] in (0.0, 1.0)   # W009 angry
     curve = pd.read_csv(root / "out" / "reports" / "curve.csv")
     assert curve.step.tolist() == [0, steps] and curve.acc_emo.between(0, 1).all()
+
+
+def _model(stage_inputs, name: str = "eat"):
+    params = stage_inputs["params"]
+    basis = ExpressionBasis.load(stage_inputs["pca"], params.latent.pca_components)
+    trainer = Trainer(params, params.adaptation_variants[name], basis, str(stage_inputs["latent_model"]),
+                      str(stage_inputs["a2et"]), 0, "cpu")
+    return trainer.model.eval(), basis
+
+
+def test_emotion_codes_mix_linearly_and_intensity_scales_from_neutral(stage_inputs):
+    model, _ = _model(stage_inputs)
+    z = latent_code(model, 7)
+    happy, neutral = emotion_codes(model, {"happy": 1.0}, z), emotion_codes(model, {"neutral": 1.0}, z)
+    mixed = emotion_codes(model, intensity_mix("happy", 0.3), z)
+    for h, n, m in zip(happy, neutral, mixed, strict=True):
+        assert torch.allclose(m, 0.3 * h + 0.7 * n, atol=1e-6)
+    assert all(torch.allclose(a, b) for a, b in zip(emotion_codes(model, intensity_mix("happy", 0.0), z), neutral,
+                                                    strict=True))
+    assert intensity_mix("happy", 1.0) == {"happy": 1.0}
+    with pytest.raises(ValueError, match="angry, contempt"):
+        emotion_codes(model, {"joyful": 1.0}, z)
+    with pytest.raises(ValueError, match="outside"):
+        intensity_mix("sad", 1.5)
+
+
+def test_relative_keypoints_start_from_the_sources_expression(stage_inputs):
+    model, basis = _model(stage_inputs)
+    params = stage_inputs["params"]
+    table = a2et_table(stage_inputs["latent_table"], stage_inputs["audio_table"])
+    clip = load_clips(params, table.iloc[:1], basis, str(stage_inputs["latent_model"]), with_frames=True)[0]
+    codes = emotion_codes(model, {"neutral": 1.0}, latent_code(model, 0))
+    half = params.signal.window_frames // 2
+    absolute = clip_keypoints(model, clip, codes, half)
+    rel = clip_keypoints(model, clip, codes, half, relative=True)
+    source_e = torch.from_numpy(basis.decode(clip.source.pe[None]))
+    rigid = torch.from_numpy(clip.source.canonical @ clip.rotation[0].T + clip.translation[0])
+    assert torch.allclose(rel[0], rigid + source_e[0], atol=1e-5)
+    assert torch.allclose(rel - rel[:1], absolute - absolute[:1], atol=1e-5)     # same motion as absolute
+    video = generate_clip(model, clip, codes, half, batch_size=3)
+    assert video.shape == clip.frames.shape and video.dtype == np.uint8
