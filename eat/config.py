@@ -558,11 +558,20 @@ class Params(_Section):
     adaptation: AdaptationConfig
     adaptation_train: AdaptationTrainConfig
     adaptation_variants: dict[str, AdaptationVariant]
+    adaptation_runs: list[str] = Field(min_length=1)   # the variants dvc.yaml trains (foreach)
     evaluate: EvaluateConfig
     emotion_control: EmotionControlConfig
     optim: OptimConfig
     sync_expert: SyncExpertConfig
     emotion_classifier: EmotionClassifierConfig
+
+    @model_validator(mode="after")
+    def _runs_are_variants(self) -> Params:
+        unknown = [r for r in self.adaptation_runs if r not in self.adaptation_variants]
+        if unknown:
+            raise ValueError(f"adaptation_runs names {unknown}, not in adaptation_variants "
+                             f"({', '.join(self.adaptation_variants)})")
+        return self
 
 
 def _format_errors(path: Path | str, err: ValidationError) -> str:
