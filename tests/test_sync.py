@@ -10,6 +10,8 @@ from eat.config import SyncExpertConfig, read_yaml
 from eat.sync.offset import evaluate_offset, offset_distances
 from eat.sync.syncnet_v2 import SyncNetV2, load_syncnet_v2, syncnet_mfcc, syncnet_v2_embeddings
 from eat.sync.wav2lip_expert import (
+    FACE_BOX,
+    FULL_FRAME,
     SyncExpert,
     face_window,
     mel_window,
@@ -76,10 +78,24 @@ def test_face_window_stacks_lower_halves_frame_major():
     for t in range(3):
         frames[0, t, :, 4:] = (t + 1) / 10        # lower half carries the frame number
         frames[0, t, :, :4] = 1.0                 # upper half must be cut away
-    window = face_window(frames, face_size=8)
+    window = face_window(frames, face_size=8, box=FULL_FRAME)
     assert window.shape == (1, 9, 4, 8)
     for t in range(3):
         assert torch.all(window[0, 3 * t:3 * t + 3] == (t + 1) / 10)
+
+
+def test_face_window_sees_the_mouth_half_of_the_face_box():
+    # An aligned 64² crop: 1 inside the face box (where the crop rule puts the face), 0 in the loose margin
+    # around it, which must not reach the window.
+    frames = torch.zeros(1, 1, 3, 64, 64)
+    x0, y0, x1, y1 = (round(v * 64) for v in FACE_BOX)
+    frames[..., y0:y1, x0:x1] = 1.0
+    window = face_window(frames, face_size=16)
+    assert window.shape == (1, 3, 8, 16)
+    torch.testing.assert_close(window, torch.ones_like(window))
+    # the same face at 256² gives the same window: the box is in fractions of the crop
+    big = torch.nn.functional.interpolate(frames[0], size=(256, 256), mode="nearest")[None]
+    torch.testing.assert_close(face_window(big, face_size=16), window)
 
 
 def test_bce_and_sync_loss_prefer_matching_pairs():

@@ -44,6 +44,28 @@ FAN_MEAD_ORDER: tuple[str, ...] = ("happy", "angry", "disgusted", "fear", "sad",
 OFFICIAL_WIDTH = 64
 
 
+FACE_BOX: tuple[float, float, float, float] = (0.2, 0.3, 0.8, 0.9)
+"""The face inside an aligned crop, (x0, y0, x1, y1) as fractions of its side: Emotion-FAN classifies face
+crops, not our loose 2.1×-face-width crop. By the crop rule (SPEC.md) the 68 landmarks span x ≈ 0.26…0.74,
+y ≈ 0.38…0.86 of the side (measured on the embedded data); the margin keeps raised brows and the chin."""
+
+
+def box_pixels(h: int, w: int, box: tuple[float, ...]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixel bounds of ``box`` (fractions of the frame) in an H × W frame."""
+    return round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h)
+
+
+def face_crops(frames: torch.Tensor, size: int, box: tuple[float, ...] = FACE_BOX) -> torch.Tensor:
+    """(..., 3, H, W) aligned frames in [0, 1] → (..., 3, size, size): the ``box`` region, resized (bilinear,
+    antialiased). The input :class:`EmotionFAN` expects; ``box`` = (x0, y0, x1, y1) fractions of the frame."""
+    *lead, c, h, w = frames.shape
+    x0, y0, x1, y1 = box_pixels(h, w, box)
+    x = frames.reshape(-1, c, h, w)[:, :, y0:y1, x0:x1]
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.reshape(*lead, c, size, size)
+
+
 class ResNet18(nn.Module):
     """Frames (N, 3, S, S) in [0, 1] → pooled features (N, 8w): torchvision's ResNet-18 trunk at width ``w``.
 
@@ -91,9 +113,10 @@ class FrameAttention:
 
 
 class EmotionFAN(nn.Module):
-    """Frames (B, T, 3, S, S) RGB in [0, 1] → emotion logits (B, 8) with self- and relation-attention.
+    """Face crops (B, T, 3, S, S) RGB in [0, 1] → emotion logits (B, 8) with self- and relation-attention.
 
-    Frames of another size are resized (bilinear, antialiased) to ``cfg.input_size``. An optional
+    Make the crops from aligned frames with :func:`face_crops`. Crops of another size are resized
+    (bilinear, antialiased) to ``cfg.input_size``. An optional
     ``mask`` (B, T) bool marks real frames, so clips of different lengths can share a batch.
     """
 

@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import decord
 import numpy as np
 import pandas as pd
 import torch
@@ -45,9 +47,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from eat.config import EMOTIONS, EmotionClassifierConfig
-from eat.emotion.emotion_fan import EmotionFAN, load_emotion_fan
+from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, load_emotion_fan
 from eat.io.atomic import atomic_path, write_text_atomic
-from eat.latent.data import read_aligned_frames
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ CHANCE = 1 / len(EMOTIONS)
 
 @dataclass(frozen=True)
 class EmotionClip:
-    """One MEAD clip in memory: frames (T, S, S, 3) uint8 RGB at ``input_size``; label = EMOTIONS index."""
+    """One MEAD clip in memory: face crops (T, S, S, 3) uint8 RGB at ``input_size`` (:func:`read_face_crops`);
+    label = EMOTIONS index."""
 
     uid: str
     label: int
@@ -96,13 +98,23 @@ def emotion_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, test
 
 
+def read_face_crops(path: Path | str, size: int) -> np.ndarray:
+    """(T, size, size, 3) uint8: the :data:`~eat.emotion.emotion_fan.FACE_BOX` of every frame of an aligned mp4,
+    read at its stored resolution and area-resized (cv2; :func:`~eat.emotion.emotion_fan.face_crops` does the
+    same on tensors, for generated frames)."""
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    x0, y0, x1, y1 = box_pixels(frames.shape[1], frames.shape[2], FACE_BOX)
+    return np.stack([cv2.resize(f[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
 def load_emotion_clips(table: pd.DataFrame, size: int) -> list[EmotionClip]:
-    """Read every row's aligned frames at ``size``²."""
+    """Read every row's face crops at ``size``² (:func:`read_face_crops`)."""
     clips = []
     for row in tqdm(table.itertuples(index=False), total=len(table), desc="read clips", unit="clip", mininterval=10):
         if not Path(row.aligned).is_file():
             raise FileNotFoundError(f"clip {row.uid}: {row.aligned} not found; re-run the crop_align stage")
-        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion), read_aligned_frames(row.aligned, size)))
+        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion), read_face_crops(row.aligned, size)))
     return clips
 
 

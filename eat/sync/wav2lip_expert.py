@@ -31,8 +31,12 @@ Adaptations here (config-driven, :class:`~eat.config.SyncExpertConfig`):
   offsets that the ±15-frame sync search (eat/sync/offset.py) scores.
 - No dropout (Wav2Lip's published expert has none).
 
+- The expert sees the face box of the aligned crop (:data:`FACE_BOX`), as Wav2Lip sees a face-detector
+  box; the lower half of our whole 2.1×-face-width crop would be mostly neck and background, with a
+  mouth only a few pixels tall.
+
 EAT's L_sync = −log(cos(v, s)) (:func:`sync_loss`) uses the trained expert frozen, on the lower half
-of generated frames (:func:`face_window`) and the driving mel (:func:`mel_window`).
+of the face box of generated frames (:func:`face_window`) and the driving mel (:func:`mel_window`).
 """
 
 from __future__ import annotations
@@ -141,17 +145,43 @@ class SyncExpert(nn.Module):
         return self.embed_audio(mel), self.embed_face(faces)
 
 
-def face_window(frames: torch.Tensor, face_size: int) -> torch.Tensor:
-    """(B, T, 3, H, W) face crops in [0, 1] → (B, 3T, S/2, S): resized to S², lower half, frames on channels.
+FACE_BOX: tuple[float, float, float, float] = (0.25, 0.375, 0.75, 0.875)
+"""The face inside an aligned crop, (x0, y0, x1, y1) as fractions of its side: Wav2Lip's expert sees a
+face-detector box, not our loose crop. Follows from the crop rule (SPEC.md: side 2.1 × face width,
+centre y = (3·min_y + max_y)/4): the 68 landmarks span x ≈ 0.26…0.74, y ≈ 0.38…0.86 of the side
+(measured on the embedded data), so the lower half of this box, y 0.625…0.875, holds mouth and chin."""
+
+FULL_FRAME: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+
+
+def box_pixels(h: int, w: int, box: tuple[float, ...]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixel bounds of ``box`` (fractions of the frame) in an H × W frame."""
+    return round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h)
+
+
+def face_crop(frames: torch.Tensor, face_size: int, box: tuple[float, ...] = FACE_BOX) -> torch.Tensor:
+    """(..., 3, H, W) aligned frames in [0, 1] → (..., 3, S, S): the ``box`` region resized to ``face_size``.
+
+    ``box`` = (x0, y0, x1, y1) in fractions of the frame; pass :data:`FULL_FRAME` for frames that are
+    already face crops. Bilinear with antialiasing, so a crop of a 256² frame and of its 64² copy agree.
+    """
+    *lead, c, h, w = frames.shape
+    x0, y0, x1, y1 = box_pixels(h, w, box)
+    x = frames.reshape(-1, c, h, w)[:, :, y0:y1, x0:x1]
+    if x.shape[-2:] != (face_size, face_size):
+        x = F.interpolate(x, size=(face_size, face_size), mode="bilinear", align_corners=False, antialias=True)
+    return x.reshape(*lead, c, face_size, face_size)
+
+
+def face_window(frames: torch.Tensor, face_size: int, box: tuple[float, ...] = FACE_BOX) -> torch.Tensor:
+    """(B, T, 3, H, W) aligned frames in [0, 1] → (B, 3T, S/2, S): face box resized to S², lower half,
+    frames on channels (:func:`face_crop`; ``box`` = :data:`FULL_FRAME` for frames already cropped).
 
     Channel ``3t + k`` is colour ``k`` (RGB) of frame ``t``, Wav2Lip's frame-major stacking.
     """
-    b, t, c, h, w = frames.shape
-    x = frames.reshape(b * t, c, h, w)
-    if (h, w) != (face_size, face_size):
-        x = F.interpolate(x, size=(face_size, face_size), mode="bilinear", align_corners=False, antialias=True)
-    x = x[:, :, face_size // 2:, :]
-    return x.reshape(b, t * c, face_size - face_size // 2, face_size)
+    b, t = frames.shape[:2]
+    x = face_crop(frames, face_size, box)[..., face_size // 2:, :]
+    return x.reshape(b, t * 3, face_size - face_size // 2, face_size)
 
 
 def mel_window(mel: torch.Tensor) -> torch.Tensor:
