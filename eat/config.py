@@ -239,6 +239,9 @@ class LatentTrainConfig(_Section):
     log_every: int = Field(ge=1)
     bf16: bool                                # bfloat16 autocast (fp32 weights): ~1.4× faster steps on AMX CPUs
     lr_milestones: list[float] = Field(default_factory=list)   # fractions of steps where lr drops × 0.1
+    lr_schedule: Literal["step", "cosine"] = "step"   # step: lr_milestones (OSFV); cosine: decay to 0 over the steps
+    warmup_steps: int = Field(default=0, ge=0)        # linear lr warm-up from lr / warmup_steps
+    lr_scale: float = Field(default=1.0, gt=0)        # × optim.lr (the paper's 2e-4) for this stage
     pyramid_scales: list[float] = Field(min_length=1)
     perceptual_weights: list[float] = Field(min_length=5, max_length=5)   # VGG19 relu1_1 … relu5_1
     gan_weight: float = Field(ge=0)
@@ -250,6 +253,7 @@ class LatentTrainConfig(_Section):
     headpose_weight: float = Field(ge=0)
     deformation_prior_weight: float = Field(ge=0)   # used in osfv mode, removed in enhanced mode (the paper)
     face_l1_weight: float = Field(ge=0)             # enhanced mode: L1 on the face region
+    l1_weight: float = Field(default=0.0, ge=0)     # osfv mode: L1 on the whole frame (0 = OSFV's objective)
     face_margin: float = Field(ge=0)                # face mask = landmark hull grown by this fraction of its size
     flip_probability: float = Field(ge=0, le=1)     # OSFV augmentation: horizontal flip of a pair (0.5)
     color_jitter: list[float] = Field(min_length=4, max_length=4)   # brightness, contrast, saturation, hue (0.1 each)
@@ -526,6 +530,8 @@ class EmotionClassifierConfig(_Section):
     attention_dropout: float = Field(ge=0, lt=1)    # before the α and β heads (0.5)
     classifier_dropout: float = Field(ge=0, lt=1)   # before the classifier (0.6)
     weights: Literal["auto", "pretrained", "scratch"]   # auto: the emotion_fan file when present and matching
+    crop_jitter: float = Field(ge=0, lt=1)   # random crop: up to this share of the side smaller, shifted
+    color_jitter: float = Field(ge=0, lt=1)  # brightness, contrast, saturation factors in 1 ± this
     train_frames: int = Field(ge=1)         # frames sampled per clip and step (Emotion-FAN: 3)
     steps: int = Field(ge=1)
     batch_size: int = Field(ge=1)           # clips per step (Emotion-FAN: 48)

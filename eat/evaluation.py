@@ -8,6 +8,7 @@ and ``ground_truth`` (the test videos themselves: the reference rows). Test sets
 - LRW test: the first frame is the source, label neutral, *relative* keypoints — the expression offset of
   every frame from the first frame's prediction is applied to the source's own expression.
 
+The MEAD videos are kept as ``videos/<uid>.mp4`` with their audio (user study, inspection).
 Scores per clip (metrics/): PSNR, SSIM, M-LMD, F-LMD on aligned 128² crops; the 5 FID frames; sync confidence
 and offset (lip-sync expert, or SyncNet v2 when its weights resolve); the emotion the classifier sees (MEAD).
 """
@@ -103,6 +104,16 @@ def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, *
     return table, fid, column
 
 
+def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, folder: Path) -> None:
+    """Each generated video as ``<uid>.mp4`` with its clip's audio (the user-study kit and the eye need them)."""
+    from eat.io.media import read_audio, write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for video, clip in zip(videos, clips, strict=True):
+        h, w = video.shape[1:3]
+        write_video(folder / f"{clip.uid}.mp4", iter(video), fps, w, h, audio=read_audio(clip.audio))
+
+
 def evaluate_model(params: Params, name: str, *, latent_table: Path | str, audio_table: Path | str,
                    latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str,
                    adaptation_dir: Path | str, sync_expert: Path | str, emotion_classifier: Path | str,
@@ -133,6 +144,8 @@ def evaluate_model(params: Params, name: str, *, latent_table: Path | str, audio
             videos = generate_adapted(Path(adaptation_dir) / name / "model.pt", params, basis, clips, dataset)
         rows, fid, _ = score_clips(videos, clips, dataset, sync_expert=sync_expert,
                                    classifier_path=emotion_classifier)
+        if dataset == "MEAD":
+            write_videos(videos, clips, params.signal.fps, out_dir / "videos")
         write_rows(rows, out_dir / f"{dataset.lower()}_clips.parquet")
         numbers = aggregate(rows.drop(columns=["dataset"]))
         numbers |= fid_metric(space, fid)

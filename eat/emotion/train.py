@@ -125,21 +125,44 @@ def clip_order(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
     return np.array([perms[p // n][p % n] for p in positions])
 
 
+def jitter(frames: np.ndarray, cfg: EmotionClassifierConfig, rng: np.random.Generator) -> np.ndarray:
+    """One random view of a clip's frames (N, S, S, 3) uint8: the same crop (scale and shift up to
+    ``crop_jitter`` of the side) and colour change (brightness, contrast, saturation up to ``color_jitter``) on
+    every frame. Beyond Emotion-FAN's flip: with a handful of training identities, the classifier must not key
+    on face shape, placement or skin tone."""
+    size = frames.shape[1]
+    if cfg.crop_jitter > 0:
+        side = size * (1 - rng.uniform(0, cfg.crop_jitter))
+        x0, y0 = rng.uniform(0, size - side, 2)
+        matrix = np.array([[side / size, 0, x0], [0, side / size, y0]], np.float32)
+        frames = np.stack([cv2.warpAffine(f, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                          borderMode=cv2.BORDER_REFLECT) for f in frames])
+    if cfg.color_jitter > 0:
+        x = frames.astype(np.float32)
+        b, c, s = 1 + rng.uniform(-cfg.color_jitter, cfg.color_jitter, 3)
+        grey = x.mean(axis=-1, keepdims=True)
+        x = grey + s * (x - grey)
+        x = (x - x.mean()) * c + x.mean()
+        frames = np.clip(x * b, 0, 255).astype(np.uint8)
+    return frames
+
+
 def make_batch(clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed: int,
                step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch ``step``: frames (B, train_frames, 3, S, S) in [0, 1] (time order kept) and labels (B,) int64.
 
     Each frame is mirrored with probability 1/2: Emotion-FAN's training transform
-    (``RandomHorizontalFlip`` then ``ToTensor``, applied image by image; ``basic_code/load.py``).
+    (``RandomHorizontalFlip`` then ``ToTensor``, applied image by image; ``basic_code/load.py``), after
+    :func:`jitter`.
     """
     rng = np.random.default_rng([seed, step])
     frames, labels = [], []
     for c in clip_order(seed, step, cfg.batch_size, len(clips)):
         clip = clips[c]
         n = len(clip.frames)
-        picked = np.sort(rng.choice(n, cfg.train_frames, replace=n < cfg.train_frames))
+        picked = jitter(clip.frames[np.sort(rng.choice(n, cfg.train_frames, replace=n < cfg.train_frames))], cfg, rng)
         flip = rng.random(cfg.train_frames) < 0.5
-        frames.append(np.where(flip[:, None, None, None], clip.frames[picked, :, ::-1], clip.frames[picked]))
+        frames.append(np.where(flip[:, None, None, None], picked[:, :, ::-1], picked))
         labels.append(clip.label)
     return frames_tensor(np.stack(frames)), torch.tensor(labels)
 

@@ -1,0 +1,112 @@
+"""Read the pipeline's metric files (all optional: a missing file becomes a reason, never an error).
+
+Layout read (relative to the reports folder, default ``reports/``):
+
+- ``evaluate/<model>/metrics.json`` — flat ``"<DATASET>/<metric>"`` numbers (metrics/table.py write_metrics);
+  models ``ground_truth``, ``pretrain``, every key of ``params.yaml`` ``adaptation_variants`` and any
+  ``baseline_<method>``;
+- ``adaptation/<variant>/metrics.json`` (``parameter_shares_percent``) and ``curve.csv`` (step, seconds,
+  acc_emo; Fig. 5); ``adaptation/eat/interpolation.png`` (Fig. 12);
+- ``latent/{osfv,enhanced}/metrics.json`` (Table 3); ``speech_recognizer/metrics.json``,
+  ``audio_features/summary.json``, ``emotion_classifier/metrics.json`` (substitute flags);
+- ``user_study/table2.json`` (Table 2, from ``stages/user_study.py table``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+REFERENCE_MODELS = ("ground_truth", "pretrain")
+BASELINE_PREFIX = "baseline_"
+
+
+@dataclass
+class Loaded:
+    """One optional file: its content, or why it is absent."""
+
+    path: Path
+    data: Any = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def read_json(path: Path) -> Loaded:
+    if not path.is_file():
+        return Loaded(path, reason=f"{path} not found")
+    try:
+        return Loaded(path, json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as err:
+        return Loaded(path, reason=f"{path} unreadable: {err}")
+
+
+def read_curve(path: Path) -> Loaded:
+    if not path.is_file():
+        return Loaded(path, reason=f"{path} not found")
+    frame = pd.read_csv(path)
+    if frame.empty:
+        return Loaded(path, reason=f"{path} is empty (the variant has no Fig. 5 curve)")
+    return Loaded(path, frame)
+
+
+@dataclass
+class RunResults:
+    """Everything the report reads from one pipeline run."""
+
+    reports_dir: Path
+    params: dict
+    evaluate: dict[str, Loaded]                       # model → flat metrics
+    adaptation: dict[str, Loaded]                      # variant → metrics.json
+    curves: dict[str, Loaded]                          # variant → curve.csv
+    latent: dict[str, Loaded]                          # osfv / enhanced → metrics.json
+    side: dict[str, Loaded] = field(default_factory=dict)   # speech_recognizer, audio_features, emotion_classifier
+    user_study: Loaded | None = None
+    interpolation: Path | None = None
+    baselines: list[str] = field(default_factory=list)      # methods with a videos folder or an evaluation
+
+    def metric(self, model: str, key: str) -> float | None:
+        """``key`` (e.g. ``"MEAD/PSNR"``) of ``model``'s evaluation, None where absent or null."""
+        loaded = self.evaluate.get(model)
+        if loaded is None or not loaded.ok:
+            return None
+        value = loaded.data.get(key)
+        return None if value is None else float(value)
+
+
+def load_results(reports_dir: Path | str = "reports", params_path: Path | str = "params.yaml",
+                 baselines_dir: Path | str | None = "data/baselines") -> RunResults:
+    """Read every metric file the report uses; see the module docstring for the layout."""
+    reports = Path(reports_dir)
+    params = yaml.safe_load(Path(params_path).read_text()) if Path(params_path).is_file() else {}
+    variants = list((params.get("adaptation_variants") or {}).keys())
+    baselines = sorted({p.parent.name[len(BASELINE_PREFIX):]
+                        for p in reports.glob(f"evaluate/{BASELINE_PREFIX}*/metrics.json")}
+                       | ({p.name for p in Path(baselines_dir).iterdir() if p.is_dir()}
+                          if baselines_dir and Path(baselines_dir).is_dir() else set()))
+    models = [*REFERENCE_MODELS, *variants, *(BASELINE_PREFIX + b for b in baselines)]
+    evaluate = {m: read_json(reports / "evaluate" / m / "metrics.json") for m in models}
+    for b in baselines:
+        loaded = evaluate[BASELINE_PREFIX + b]
+        if not loaded.ok and baselines_dir:
+            loaded.reason = (f"videos in {Path(baselines_dir) / b}/ but {loaded.path} not found "
+                             "(evaluate the folder first)")
+    interpolation = reports / "adaptation" / "eat" / "interpolation.png"
+    return RunResults(
+        reports_dir=reports, params=params, evaluate=evaluate,
+        adaptation={v: read_json(reports / "adaptation" / v / "metrics.json") for v in variants},
+        curves={v: read_curve(reports / "adaptation" / v / "curve.csv") for v in variants},
+        latent={v: read_json(reports / "latent" / v / "metrics.json") for v in ("osfv", "enhanced")},
+        side={"speech_recognizer": read_json(reports / "speech_recognizer" / "metrics.json"),
+              "audio_features": read_json(reports / "audio_features" / "summary.json"),
+              "emotion_classifier": read_json(reports / "emotion_classifier" / "metrics.json")},
+        user_study=read_json(reports / "user_study" / "table2.json"),
+        interpolation=interpolation if interpolation.is_file() else None,
+        baselines=baselines)

@@ -1,0 +1,80 @@
+"""A tiny, deterministic copy of what the pipeline writes under reports/ (for the report builder's tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from eat.config import EMOTIONS
+
+VARIANTS = ["eat", "prompts_none", "prompts_shallow", "prompt_only", "prompt_edn", "loss_per", "loss_per_lat",
+            "loss_per_lat_sync", "edn_random", "data_25", "data_50"]
+MISSING = "prompts_shallow"      # no evaluation file: its row must say so
+CURVES = ("eat", "data_25", "data_50")
+
+
+def evaluate_metrics(i: int) -> dict:
+    """Flat metrics as metrics/table.py write_metrics writes them; model ``i`` gets distinct values."""
+    out = {}
+    for dataset, base in (("MEAD", 20.0), ("LRW", 23.0)):
+        out |= {f"{dataset}/clips": 24 if dataset == "MEAD" else 6, f"{dataset}/PSNR": base + 0.25 * i,
+                f"{dataset}/SSIM": 0.6 + 0.01 * i, f"{dataset}/face_frames": 1000,
+                f"{dataset}/M-LMD": 3.0 - 0.1 * i, f"{dataset}/F-LMD": 3.5 - 0.1 * i,
+                f"{dataset}/Sync_expert": 1.0 + 0.5 * i, f"{dataset}/Sync_expert_dist": 0.9,
+                f"{dataset}/Sync_expert_abs_offset": 2.0, f"{dataset}/FD_emotion_fan": 40.0 - i,
+                f"{dataset}/FD_emotion_fan_frames": 120}
+    out |= {"MEAD/Acc_emo": 0.125 * (i % 8), "MEAD/Acc_emo_mean": 0.125 * (i % 8)}
+    out |= {f"MEAD/Acc_emo_{e}": (1.0 if k < i % 8 else 0.0) for k, e in enumerate(EMOTIONS)}
+    out["MEAD/Acc_emo_fear"] = None      # no clip of that emotion: null, as write_metrics writes NaN
+    return out
+
+
+def latent_metrics(variant: str, psnr: float) -> dict:
+    part = {"frames": 384, "psnr": psnr, "psnr_copy_source": 25.9, "psnr_face": psnr - 1, "psnr_face_copy_source": 21.6}
+    return {"variant": variant, "vgg19": {"vgg19": "substitute", "substitute": True},
+            "heldout": {"clips": 48, "same_clip": part, "neutral_source": {**part, "psnr": psnr - 0.5}}}
+
+
+def write(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def write_fixture(root: Path, baseline: str | None = "wav2lip") -> Path:
+    """``root``/{params.yaml, dvc.lock, reports/…}; returns the reports folder."""
+    variants = {v: {"prompts": "deep", "curve": v in CURVES} for v in VARIANTS}
+    params = {"seed": 1, "data": {"mead_root": "data/synth/MEAD", "lrw_root": "data/synth/LRW"},
+              "signal": {"image_size": 64}, "crop_align": {"backend": "mediapipe"},
+              "audio_features": {"speech_backend": "ctc"}, "adaptation_variants": variants}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
+        "synth": {"outs": [{"path": "data/synth", "md5": "abc123.dir"}, {"path": "reports/synth/x.png", "md5": "0"}]},
+        "ingest": {"outs": [{"path": "data/interim/manifest.parquet", "md5": "def456"}]}}}))
+    reports = root / "reports"
+    models = ["ground_truth", "pretrain", *VARIANTS] + ([f"baseline_{baseline}"] if baseline else [])
+    for i, model in enumerate(models):
+        if model != MISSING:
+            write(reports / "evaluate" / model / "metrics.json", evaluate_metrics(i))
+    for v in VARIANTS:
+        write(reports / "adaptation" / v / "metrics.json",
+              {"variant": v, "parameter_shares_percent": {"mapper": 30.0, "edn": 6.0, "eam": 1.5}})
+        steps = np.arange(4) * 50 if v in CURVES else np.array([], dtype=int)
+        frac = {"eat": 1.0, "data_50": 0.5, "data_25": 0.25}.get(v, 0)
+        pd.DataFrame({"step": steps, "seconds": steps * 3.0, "acc_emo": np.minimum(1, steps / 200 * frac + 0.125)}
+                     ).to_csv(reports / "adaptation" / v / "curve.csv", index=False)
+    write(reports / "latent" / "osfv" / "metrics.json", latent_metrics("osfv", 21.0))
+    write(reports / "latent" / "enhanced" / "metrics.json", latent_metrics("enhanced", 20.2))
+    write(reports / "speech_recognizer" / "metrics.json", {"backend": "ctc", "substitute": True,
+                                                          "substitute_for": "DeepSpeech 0.1.0"})
+    write(reports / "audio_features" / "summary.json", {"speech_backend": "ctc"})
+    write(reports / "emotion_classifier" / "metrics.json", {"weights": {"weights": "scratch", "pretrained": False}})
+    strip = np.zeros((40, 200, 3), np.uint8)
+    strip[:, :, 0] = np.linspace(0, 255, 200, dtype=np.uint8)
+    import imageio.v3 as iio
+
+    iio.imwrite(reports / "adaptation" / "eat" / "interpolation.png", strip)
+    return reports
