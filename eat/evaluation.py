@@ -1,7 +1,8 @@
 """The evaluation protocol behind Tables 1 and 3–8: generate the test clips with one model, score them.
 
 Models: ``pretrain`` (A2ET after both phases, no emotion), every adaptation variant (``eat`` is the paper's),
-and ``ground_truth`` (the test videos themselves: the reference rows). Test sets (SPEC "Data and protocol"):
+and ``ground_truth`` (the test videos themselves: the reference rows). One stage scores them all, so each test
+clip is loaded and its ground truth aligned once. Test sets (SPEC "Data and protocol"):
 
 - MEAD test identities: each clip generated from a *neutral* source of its identity, with its own audio, its
   ground-truth head pose and (adapted models) its emotion; predicted absolute keypoints.
@@ -79,29 +80,41 @@ def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBa
                                                       z), half, relative=dataset == "LRW") for clip in clips]
 
 
-def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, *, sync_expert: Path | str,
-                classifier_path: Path | str, workers: int = 1) -> tuple[pd.DataFrame, list, str]:
-    """(per-clip rows, their FID frame pairs, the sync column name) of ``videos`` against the clips' ground truth."""
-    from eat.emotion.train import load_emotion_classifier
+def aligned_truth(clips: list[A2ETClip]) -> dict[str, object]:
+    """Each clip's ground truth aligned once (metrics.align), reused for every model scored on it."""
+    from metrics.align import align_video, detector_factory
+
+    new_detector, out = detector_factory("mediapipe"), {}
+    for clip in clips:
+        detector = new_detector()
+        try:
+            out[clip.uid] = align_video(clip.frames, detector)
+        finally:
+            getattr(detector, "close", lambda: None)()
+    return out
+
+
+def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, truth: dict[str, object], embed,
+                classifier) -> tuple[pd.DataFrame, list]:
+    """(per-clip rows, their FID frame pairs) of ``videos`` against the clips' ground truth."""
     from metrics.align import detector_factory
     from metrics.emotion import predict_videos
-    from metrics.sync import AVClip, load_embedder, sync_score
+    from metrics.sync import AVClip, sync_score
     from metrics.table import image_metrics, sync_row
 
     new_detector = detector_factory("mediapipe")
-    column, embed = load_embedder(expert_path=sync_expert)
+    column, embedder = embed
     rows, fid = [], []
     for video, clip in zip(videos, clips, strict=True):
-        result = image_metrics(clip.uid, video, clip.frames, new_detector)
+        result = image_metrics(clip.uid, video, clip.frames, new_detector, real_aligned=truth[clip.uid])
         fid.append(result)
         rows.append({**result.row, **sync_row(clip.uid, column, sync_score(AVClip(clip.uid, video, mel=clip.mel),
-                                                                            embed)),
+                                                                            embedder)),
                      "dataset": dataset, "emotion": clip.emotion})
     table = pd.DataFrame(rows)
     if dataset == "MEAD" and len(table):
-        predicted = predict_videos(load_emotion_classifier(classifier_path), videos)
-        table["emotion_pred"] = [EMOTIONS[i] for i in predicted]
-    return table, fid, column
+        table["emotion_pred"] = [EMOTIONS[i] for i in predict_videos(classifier, videos)]
+    return table, fid
 
 
 def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, folder: Path) -> None:
@@ -114,41 +127,54 @@ def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, fo
         write_video(folder / f"{clip.uid}.mp4", iter(video), fps, w, h, audio=read_audio(clip.audio))
 
 
-def evaluate_model(params: Params, name: str, *, latent_table: Path | str, audio_table: Path | str,
-                   latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str,
-                   adaptation_dir: Path | str, sync_expert: Path | str, emotion_classifier: Path | str,
-                   out_dir: Path | str) -> dict[str, Any]:
-    """Stage ``evaluate@<name>``: per dataset, generate (or take the ground truth), score, aggregate."""
+def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[A2ETClip], dataset: str, *,
+                 a2et_model: Path | str, latent_model: Path | str, adaptation_dir: Path | str) -> list[np.ndarray]:
+    """The test videos of model ``name``: the ground truth itself, the pretrained model, or an adapted variant."""
+    if name == "ground_truth":
+        return [c.frames for c in clips]
+    if name == "pretrain":
+        return generate_pretrain(a2et_model, latent_model, params, basis, clips, dataset)
+    return generate_adapted(Path(adaptation_dir) / name / "model.pt", params, basis, clips, dataset)
+
+
+def evaluate_models(params: Params, models: list[str], *, latent_table: Path | str, audio_table: Path | str,
+                    latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str,
+                    adaptation_dir: Path | str, sync_expert: Path | str, emotion_classifier: Path | str,
+                    out_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """Stage ``evaluate``: per dataset, load the test clips and align their ground truth once, then generate and
+    score them with every model; ``<out_dir>/<model>/`` gets metrics.json, the per-clip tables and MEAD videos."""
+    from tqdm import tqdm
+
     from eat.emotion.train import load_emotion_classifier
     from eat.weights import WeightsError
     from metrics.fid import emotion_fan_features, inception_fid
+    from metrics.sync import load_embedder
     from metrics.table import aggregate, fid_metric, write_metrics, write_rows
 
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     out_dir = Path(out_dir)
+    classifier = load_emotion_classifier(emotion_classifier)
     try:
         space = inception_fid()
     except WeightsError:
-        space = emotion_fan_features(load_emotion_classifier(emotion_classifier))
-    summary: dict[str, Any] = {}
+        space = emotion_fan_features(classifier)
+    embed = load_embedder(expert_path=sync_expert)
+    summaries: dict[str, dict[str, Any]] = {m: {} for m in models}
     for dataset in DATASETS:
         clips = test_clips(params, dataset, latent_table, audio_table, basis, latent_model,
                            params.evaluate.mead_clips if dataset == "MEAD" else params.evaluate.lrw_clips)
         if not clips:
             continue
-        if name == "ground_truth":
-            videos = [c.frames for c in clips]
-        elif name == "pretrain":
-            videos = generate_pretrain(a2et_model, latent_model, params, basis, clips, dataset)
-        else:
-            videos = generate_adapted(Path(adaptation_dir) / name / "model.pt", params, basis, clips, dataset)
-        rows, fid, _ = score_clips(videos, clips, dataset, sync_expert=sync_expert,
-                                   classifier_path=emotion_classifier)
-        if dataset == "MEAD":
-            write_videos(videos, clips, params.signal.fps, out_dir / "videos")
-        write_rows(rows, out_dir / f"{dataset.lower()}_clips.parquet")
-        numbers = aggregate(rows.drop(columns=["dataset"]))
-        numbers |= fid_metric(space, fid)
-        summary |= {f"{dataset}/{k}": v for k, v in numbers.items()}
-    write_metrics(summary, out_dir / "metrics.json")
-    return summary
+        truth = aligned_truth(clips)
+        for name in tqdm(models, desc=f"evaluate {dataset}", unit="model"):
+            videos = model_videos(name, params, basis, clips, dataset, a2et_model=a2et_model,
+                                  latent_model=latent_model, adaptation_dir=adaptation_dir)
+            rows, fid = score_clips(videos, clips, dataset, truth, embed, classifier)
+            write_rows(rows, out_dir / name / f"{dataset.lower()}_clips.parquet")
+            if dataset == "MEAD":
+                write_videos(videos, clips, params.signal.fps, out_dir / name / "videos")
+            numbers = aggregate(rows.drop(columns=["dataset"])) | fid_metric(space, fid)
+            summaries[name] |= {f"{dataset}/{k}": v for k, v in numbers.items()}
+    for name, summary in summaries.items():
+        write_metrics(summary, out_dir / name / "metrics.json")
+    return summaries

@@ -131,17 +131,22 @@ def detector_factory(backend: str = "mediapipe", fan_weights: str = "") -> Detec
     return lambda: make_detector(backend, fan_weights)
 
 
-def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory,
-               size: int = ALIGN_SIZE) -> tuple[AlignedVideo, AlignedVideo]:
+def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory, size: int = ALIGN_SIZE,
+               real_aligned: AlignedVideo | None = None) -> tuple[AlignedVideo, AlignedVideo]:
     """Pair the frames of a generated and a ground-truth video (:func:`pair_indices`) and align both;
-    frames where either side has no face are marked not found on both."""
+    frames where either side has no face are marked not found on both. ``real_aligned``: the ground truth's
+    alignment computed before (same length as ``fake``), reused when one test clip is scored for many models."""
     idx_fake, idx_real = pair_indices(len(fake), len(real))
+    sides = [fake[idx_fake]] if real_aligned is not None and len(real) == len(fake) else [fake[idx_fake],
+                                                                                          real[idx_real]]
     out = []
-    for frames in (fake[idx_fake], real[idx_real]):
+    for frames in sides:
         detector = new_detector()
         try:
             out.append(align_video(frames, detector, size))
         finally:
             getattr(detector, "close", lambda: None)()
+    if len(out) == 1:
+        out.append(real_aligned)
     both = out[0].found & out[1].found
     return tuple(AlignedVideo(v.frames, v.landmarks, both) for v in out)  # type: ignore[return-value]

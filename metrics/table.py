@@ -27,7 +27,7 @@ import pandas as pd
 from eat.config import EMOTIONS
 from eat.io.atomic import atomic_path, write_text_atomic
 from eat.parallel import map_clips
-from metrics.align import DetectorFactory, align_pair
+from metrics.align import AlignedVideo, DetectorFactory, align_pair
 from metrics.emotion import accuracy
 from metrics.fid import FeatureSpace, feature_distance, sample_indices
 from metrics.image import frame_scores
@@ -46,9 +46,11 @@ class ImageResult:
     fid_real: np.ndarray
 
 
-def image_metrics(uid: str, fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory) -> ImageResult:
-    """PSNR, SSIM, M-LMD, F-LMD and the FID frames of a generated and a ground-truth video (T, H, W, 3) uint8 RGB."""
-    a_fake, a_real = align_pair(fake, real, new_detector)
+def image_metrics(uid: str, fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory,
+                  real_aligned: AlignedVideo | None = None) -> ImageResult:
+    """PSNR, SSIM, M-LMD, F-LMD and the FID frames of a generated and a ground-truth video (T, H, W, 3) uint8 RGB;
+    ``real_aligned``: the ground truth already aligned (:func:`metrics.align.align_video`), to skip its detection."""
+    a_fake, a_real = align_pair(fake, real, new_detector, real_aligned=real_aligned)
     valid = a_fake.found
     psnr, ssim = frame_scores(a_real.frames, a_fake.frames, valid)
     n = int(valid.sum())
