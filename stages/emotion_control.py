@@ -21,7 +21,7 @@ def main() -> int:
     parser.add_argument("--latent-model", default="models/latent/enhanced/model.pt")
     parser.add_argument("--pca", default="models/pca")
     parser.add_argument("--emotion-classifier", default="models/emotion_classifier/model.pt")
-    parser.add_argument("--strip", default="reports/adaptation/eat/interpolation.png")
+    parser.add_argument("--strip", default="reports/emotion_control/interpolation.png")
     parser.add_argument("--metrics", default="reports/emotion_control/metrics.json")
     args = parser.parse_args()
 

@@ -76,5 +76,6 @@ def write_fixture(root: Path, baseline: str | None = "wav2lip") -> Path:
     strip[:, :, 0] = np.linspace(0, 255, 200, dtype=np.uint8)
     import imageio.v3 as iio
 
-    iio.imwrite(reports / "adaptation" / "eat" / "interpolation.png", strip)
+    (reports / "emotion_control").mkdir(parents=True, exist_ok=True)
+    iio.imwrite(reports / "emotion_control" / "interpolation.png", strip)
     return reports

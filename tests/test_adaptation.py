@@ -118,30 +118,34 @@ def test_a_step_moves_only_the_variants_adaptation_parameters(stage_inputs, name
 
 
 @pytest.mark.slow
-def test_stage_trains_the_paper_variant_and_keeps_fig5_snapshots(stage_inputs):
+def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs):
     root = stage_inputs["root"]
-    args = [sys.executable, "-m", "stages.train_adaptation", "--variant", "eat", "--params",
+    args = [sys.executable, "-m", "stages.train_adaptation", "--variants", "eat", "prompt_only", "--params",
             str(stage_inputs["params_file"]), "--latent-table", str(stage_inputs["latent_table"]),
             "--audio-table", str(stage_inputs["audio_table"]), "--latent-model", str(stage_inputs["latent_model"]),
             "--pca", str(stage_inputs["pca"]), "--a2et", str(stage_inputs["a2et"]),
             "--sync-expert", str(stage_inputs["sync_expert"]),
-            "--emotion-classifier", str(stage_inputs["emotion_classifier"]), "--out", str(root / "out" / "model"),
-            "--reports", str(root / "out" / "reports")]
+            "--emotion-classifier", str(stage_inputs["emotion_classifier"]), "--out", str(root / "models"),
+            "--checkpoints", str(root / "checkpoints"), "--reports", str(root / "reports")]
     proc = subprocess.run(args, cwd=REPO, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    metrics = json.loads((root / "out" / "reports" / "metrics.json").read_text())
     steps = stage_inputs["params"].adaptation_train.steps
+    summary = json.loads((root / "reports.json").read_text())
+    assert set(summary) == {"eat", "prompt_only"}
+    assert summary["prompt_only"]["trainable_parameters"] < summary["eat"]["trainable_parameters"]
+    metrics = json.loads((root / "reports" / "eat" / "metrics.json").read_text())
     assert metrics["steps"] == steps and metrics["train_clips"] == 4 and metrics["trainable_parameters"] > 0
-    snapshots = torch.load(root / "out" / "model" / "snapshots.pt", weights_only=True)
+    assert metrics["heldout"]["clips"] == 1 and metrics["heldout"]["acc_emo"] in (0.0, 1.0)   # W009 angry
+    snapshots = torch.load(root / "models" / "eat" / "snapshots.pt", weights_only=True)
     assert [s["step"] for s in snapshots] == [0, steps]
     assert not all(torch.equal(snapshots[0]["adaptation"][k], snapshots[-1]["adaptation"][k])
                    for k in snapshots[0]["adaptation"])
-    assert len(pd.read_csv(root / "out" / "reports" / "train_log.csv")) == steps
-    assert (root / "out" / "model" / "model.pt").is_file()
-    assert metrics["heldout"]["clips"] == 1 and metrics["heldout"]["acc_emo"] in (0.0, 1.0)   # W009 angry
-    curve = pd.read_csv(root / "out" / "reports" / "curve.csv")
+    assert len(pd.read_csv(root / "reports" / "eat" / "train_log.csv")) == steps
+    curve = pd.read_csv(root / "reports" / "eat" / "curve.csv")
     assert curve.step.tolist() == [0, steps] and curve.acc_emo.between(0, 1).all()
+    assert pd.read_csv(root / "reports" / "prompt_only" / "curve.csv").empty       # no Fig. 5 curve for it
+    assert torch.load(root / "models" / "prompt_only" / "snapshots.pt", weights_only=True) == []
 
 
 def _model(stage_inputs, name: str = "eat"):

@@ -78,6 +78,19 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
         assert metrics["heldout"]["Sync_generated"] is not None
         assert (repo / "reports" / "a2et" / phase / "heldout_example.mp4").stat().st_size > 1000
 
+    # Adaptation trains the profile's variants; evaluation scores every model; the report is built from them.
+    for variant in params.adaptation_runs:
+        metrics = json.loads((repo / "reports" / "adaptation" / variant / "metrics.json").read_text())
+        assert metrics["steps"] == params.adaptation_train.steps and metrics["trainable_parameters"] > 0
+    for model in ("ground_truth", "pretrain", *params.adaptation_runs):
+        metrics = json.loads((repo / "reports" / "evaluate" / model / "metrics.json").read_text())
+        assert metrics["MEAD/clips"] > 0 and "MEAD/Acc_emo" in metrics and metrics["LRW/clips"] > 0
+    assert json.loads((repo / "reports" / "evaluate" / "ground_truth" / "metrics.json").read_text())["MEAD/SSIM"] \
+        in (1.0, None)                                    # the ground truth against itself (None: no face found)
+    assert (repo / "reports" / "emotion_control" / "interpolation.png").stat().st_size > 1000
+    for name in ("paper.md", "paper.tex", "index.html"):
+        assert "Table 1" in (repo / "reports" / name).read_text()
+
     # Nothing changed: a second repro runs nothing and DVC reports everything up to date.
     again = _run([dvc, "repro"], repo)
     assert "didn't change, skipping" in again and "Running stage" not in again

@@ -1,4 +1,4 @@
-"""Emotional adaptation on Ray Train (stage ``train_adaptation@<variant>``; Sec. 3.2, 3.3).
+"""Emotional adaptation on Ray Train (stage ``train_adaptation``, every variant of ``adaptation_runs``; Sec. 3.2, 3.3).
 
 Starting from the pretrained A2ET (``train_a2et@full``) and the enhanced latent model, only the variant's
 adaptation parameters train (:meth:`eat.adapt.model.EmotionalModel.trainable`): the mapper always, EDN and
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,7 @@ def run_digest(params: Params, name: str, variant: AdaptationVariant, clips: lis
 
 def fit_variant(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip], labels: np.ndarray,
                 basis: ExpressionBasis, storage: Path, inputs: dict[str, str]) -> dict[str, Any]:
+    """Run (or resume) one variant on Ray Train, checkpoints under ``storage/<name>``; rank 0's final state."""
     import ray
 
     from eat import ray_train
@@ -226,60 +228,72 @@ def load_emotional_model(path: Path | str, params: Params, basis: ExpressionBasi
     return model.eval().requires_grad_(False)
 
 
-def train_adaptation(params: Params, name: str, *, latent_table: Path | str, audio_table: Path | str,
-                     latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str, sync_expert: Path | str,
-                     emotion_classifier: Path | str, out_dir: Path | str, reports_dir: Path | str) -> dict[str, Any]:
-    """Stage ``train_adaptation@<name>``: train or resume the variant, save ``model.pt``, its log and metrics.
+@dataclass
+class AdaptationData:
+    """What every variant shares, loaded once per stage: the basis, MEAD training clips (with neutral sources
+    and labels), the held-out clips and the classifier that scores them."""
 
-    Held-out check: Acc_emo of ``eval_clips`` generated MEAD test clips; Fig. 5 variants also score their
-    snapshots on ``curve_clips`` clips (``curve.csv``: step, seconds, acc_emo).
-    """
-    from eat.a2et.train import load_clips, write_log_csv
-    from eat.adapt.heldout import generate_heldout, heldout_clips, tuning_curve
-    from eat.config import EMOTIONS
+    basis: ExpressionBasis
+    table: pd.DataFrame
+    clips: list[A2ETClip]
+    held: list[A2ETClip]
+    curve_clips: list[A2ETClip]
+    classifier: Any
+
+
+def load_adaptation_data(params: Params, *, latent_table: Path | str, audio_table: Path | str,
+                         latent_model: Path | str, pca_dir: Path | str, emotion_classifier: Path | str
+                         ) -> AdaptationData:
+    from eat.a2et.train import load_clips
+    from eat.adapt.heldout import heldout_clips
     from eat.emotion.train import load_emotion_classifier
-    from eat.io.atomic import write_text_atomic
-    from eat.models.adaptation import parameter_shares
-    from eat.ray_train import peak_rss_mib
-    from metrics.emotion import predict_videos
 
-    if name not in params.adaptation_variants:
-        raise ValueError(f"unknown adaptation variant {name!r}: params.yaml adaptation_variants has "
-                         f"{', '.join(params.adaptation_variants)}")
-    variant = params.adaptation_variants[name]
-    inputs = {"latent_model": str(latent_model), "a2et_model": str(a2et_model), "sync_expert": str(sync_expert)}
-    for what, file in {**inputs, "emotion_classifier": str(emotion_classifier)}.items():
-        if not Path(file).is_file():
-            raise FileNotFoundError(f"{file}: {what.replace('_', ' ')} not found (run the stage that writes it)")
-    start = time.perf_counter()
-    out_dir, reports_dir = Path(out_dir), Path(reports_dir)
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "train")].reset_index(drop=True)
     if table.empty:
         raise ValueError(f"{latent_table}: no MEAD clip of the train split to adapt on")
-    clips = load_clips(params, table, basis, str(latent_model), with_frames=True)
-    use = fraction_mask(table, variant.data_fraction, params.seed)
-    clips, labels, left_out = adaptation_clips(table, clips, use)
-    loaded = time.perf_counter()
-    state = fit_variant(params, name, variant, clips, labels, basis, out_dir / "ray", inputs)
+    cfg = params.adaptation_train
+    return AdaptationData(basis, table, load_clips(params, table, basis, str(latent_model), with_frames=True),
+                          heldout_clips(params, latent_table, audio_table, basis, latent_model, cfg.eval_clips),
+                          heldout_clips(params, latent_table, audio_table, basis, latent_model, cfg.curve_clips),
+                          load_emotion_classifier(emotion_classifier))
+
+
+def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[str, str], out_dir: Path,
+                  checkpoints: Path, reports_dir: Path) -> dict[str, Any]:
+    """Train or resume one variant; save ``model.pt``, ``snapshots.pt``, its log, metrics and Fig. 5 curve.
+
+    Held-out check: Acc_emo of ``eval_clips`` generated MEAD test clips; Fig. 5 variants also score their
+    snapshots on ``curve_clips`` clips (``curve.csv``: step, seconds, acc_emo).
+    """
+    from eat.a2et.train import write_log_csv
+    from eat.adapt.heldout import generate_heldout, tuning_curve
+    from eat.config import EMOTIONS
+    from eat.io.atomic import write_text_atomic
+    from eat.models.adaptation import parameter_shares
+    from eat.ray_train import peak_rss_mib
+    from metrics.emotion import predict_videos
+
+    variant = params.adaptation_variants[name]
+    start = time.perf_counter()
+    clips, labels, left_out = adaptation_clips(data.table, data.clips,
+                                               fraction_mask(data.table, variant.data_fraction, params.seed))
+    state = fit_variant(params, name, variant, clips, labels, data.basis, checkpoints, inputs)
     trained = time.perf_counter()
     save_model(state, name, variant, params, inputs, out_dir / "model.pt")
     write_log_csv(state["log"], reports_dir / "train_log.csv")
     with atomic_path(out_dir / "snapshots.pt") as tmp:     # empty for variants without a Fig. 5 curve
         torch.save(state["snapshots"], tmp)
 
-    model = load_emotional_model(out_dir / "model.pt", params, basis)
+    model = load_emotional_model(out_dir / "model.pt", params, data.basis)
     shares = parameter_shares(model.modules_by_key())
-    classifier = load_emotion_classifier(emotion_classifier)
-    held = heldout_clips(params, latent_table, audio_table, basis, latent_model, params.adaptation_train.eval_clips)
-    predicted = predict_videos(classifier, generate_heldout(model, held, params))
-    truth = np.array([EMOTIONS.index(c.emotion) for c in held])
+    predicted = predict_videos(data.classifier, generate_heldout(model, data.held, params))
+    truth = np.array([EMOTIONS.index(c.emotion) for c in data.held])
     curve = pd.DataFrame(columns=["step", "seconds", "acc_emo"])
     if variant.curve:
-        subset = heldout_clips(params, latent_table, audio_table, basis, latent_model,
-                               params.adaptation_train.curve_clips)
-        curve = tuning_curve(out_dir / "model.pt", state["snapshots"], subset, classifier, params, basis)
+        curve = tuning_curve(out_dir / "model.pt", state["snapshots"], data.curve_clips, data.classifier, params,
+                             data.basis)
     with atomic_path(reports_dir / "curve.csv") as tmp:
         curve.to_csv(tmp, index=False)
     metrics = {"variant": name, **variant.model_dump(), "steps": state["step"], "train_clips": len(clips),
@@ -289,12 +303,50 @@ def train_adaptation(params: Params, name: str, *, latent_table: Path | str, aud
                "loss_first": state["log"][0]["total"], "loss_last": state["log"][-1]["total"],
                "trainable_parameters": sum(t.numel() for t in state["adaptation"].values()),
                "parameter_shares_percent": {p: round(shares.percent(p), 3) for p in ("mapper", "edn", "eam")},
-               "heldout": {"clips": len(held), "acc_emo": round(float(np.mean(predicted == truth)), 4) if len(held)
-                           else None}}
+               "heldout": {"clips": len(data.held),
+                           "acc_emo": round(float(np.mean(predicted == truth)), 4) if len(data.held) else None}}
     write_text_atomic(reports_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
-              "seconds_in_steps": round(state["seconds"], 1),
+    timing = {"train_seconds": round(trained - start, 1), "seconds_in_steps": round(state["seconds"], 1),
+              "evaluation_seconds": round(time.perf_counter() - trained, 1),
               "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in state["log"]])), 4),
               "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": peak_rss_mib()}
     write_text_atomic(reports_dir / "timing.json", json.dumps(timing, indent=2) + "\n")
     return {**metrics, "timing": timing}
+
+
+def train_adaptations(params: Params, names: list[str], *, latent_table: Path | str, audio_table: Path | str,
+                      latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str, sync_expert: Path | str,
+                      emotion_classifier: Path | str, out_dir: Path | str, checkpoints: Path | str,
+                      reports_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """Stage ``train_adaptation``: every variant in ``names`` in turn, sharing one data load and one Ray session.
+
+    ``<reports_dir>.json``: the variants' headline numbers side by side (``dvc metrics show``).
+    Per variant: ``<out_dir>/<name>/{model.pt, snapshots.pt}``, ``<reports_dir>/<name>/{metrics.json, timing.json,
+    train_log.csv, curve.csv}``; Ray Train checkpoints in ``<checkpoints>/<name>`` (a killed stage resumes the
+    variant it was in; finished variants are read back from their last checkpoint).
+    """
+    from eat.a2et.train import ray_train_session
+
+    unknown = [n for n in names if n not in params.adaptation_variants]
+    if unknown:
+        raise ValueError(f"unknown adaptation variants {unknown}: params.yaml adaptation_variants has "
+                         f"{', '.join(params.adaptation_variants)}")
+    inputs = {"latent_model": str(latent_model), "a2et_model": str(a2et_model), "sync_expert": str(sync_expert)}
+    for what, file in {**inputs, "emotion_classifier": str(emotion_classifier)}.items():
+        if not Path(file).is_file():
+            raise FileNotFoundError(f"{file}: {what.replace('_', ' ')} not found (run the stage that writes it)")
+    data = load_adaptation_data(params, latent_table=latent_table, audio_table=audio_table,
+                                latent_model=latent_model, pca_dir=pca_dir, emotion_classifier=emotion_classifier)
+    results = {}
+    cfg = params.adaptation_train
+    with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
+        for name in names:
+            results[name] = train_variant(params, name, data, inputs, Path(out_dir) / name, Path(checkpoints),
+                                          Path(reports_dir) / name)
+    from eat.io.atomic import write_text_atomic
+
+    summary = {name: {"steps": r["steps"], "loss_last": r["loss_last"], "trainable_parameters":
+                      r["trainable_parameters"], "heldout_acc_emo": r["heldout"]["acc_emo"]}
+               for name, r in results.items()}
+    write_text_atomic(Path(f"{reports_dir}.json"), json.dumps(summary, indent=2) + "\n")   # for dvc metrics
+    return results

@@ -88,7 +88,7 @@ def figure6(shares: Table) -> Figure:
 def figure12(results: RunResults, flags: list[Flag]) -> Figure:
     path = results.interpolation
     png = path.read_bytes() if path is not None else None
-    notes = [] if png else [f"{results.reports_dir / 'adaptation' / 'eat' / 'interpolation.png'} not found "
+    notes = [] if png else [f"{results.reports_dir / 'emotion_control' / 'interpolation.png'} not found "
                             "(written by the adaptation stage)"]
     return Figure("F12", "Figure 12: emotion interpolation",
                   "Frames generated while the emotion code moves between two emotions' latent codes.",

@@ -6,7 +6,7 @@ Layout read (relative to the reports folder, default ``reports/``):
   models ``ground_truth``, ``pretrain``, every key of ``params.yaml`` ``adaptation_variants`` and any
   ``baseline_<method>``;
 - ``adaptation/<variant>/metrics.json`` (``parameter_shares_percent``) and ``curve.csv`` (step, seconds,
-  acc_emo; Fig. 5); ``adaptation/eat/interpolation.png`` (Fig. 12);
+  acc_emo; Fig. 5); ``emotion_control/interpolation.png`` (Fig. 12);
 - ``latent/{osfv,enhanced}/metrics.json`` (Table 3); ``speech_recognizer/metrics.json``,
   ``audio_features/summary.json``, ``emotion_classifier/metrics.json`` (substitute flags);
 - ``user_study/table2.json`` (Table 2, from ``stages/user_study.py table``).
@@ -98,7 +98,7 @@ def load_results(reports_dir: Path | str = "reports", params_path: Path | str = 
         if not loaded.ok and baselines_dir:
             loaded.reason = (f"videos in {Path(baselines_dir) / b}/ but {loaded.path} not found "
                              "(evaluate the folder first)")
-    interpolation = reports / "adaptation" / "eat" / "interpolation.png"
+    interpolation = reports / "emotion_control" / "interpolation.png"
     return RunResults(
         reports_dir=reports, params=params, evaluate=evaluate,
         adaptation={v: read_json(reports / "adaptation" / v / "metrics.json") for v in variants},
