@@ -177,3 +177,27 @@ class WindowSampler:
     def expand(self, clip: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every frame of each run, run-major: (B · length,) clip indices and frame indices."""
         return np.repeat(clip, self.length), (start[:, None] + np.arange(self.length)).ravel()
+
+
+@dataclass
+class RunBatch:
+    """What rendering B runs of L consecutive frames needs: sources (B, 3, S, S), their keypoints (B, k, 3), the
+    ground-truth frames (B·L, 3, S, S) and landmarks (B·L, 68, 2) px, and the runs' mel rows (B, L, n_mels)."""
+
+    source: torch.Tensor
+    kp_source: torch.Tensor
+    real: torch.Tensor
+    landmarks: np.ndarray
+    mel: torch.Tensor
+
+
+def run_batch(clips: list[A2ETClip], run_clip: np.ndarray, run_start: np.ndarray, length: int,
+              device: torch.device | str = "cpu") -> RunBatch:
+    """The rendering side of runs ``(run_clip[b], run_start[b] … + length)`` (frames loaded with the clips)."""
+    frames = [(c, s + i) for c, s in zip(run_clip, run_start, strict=True) for i in range(length)]
+    return RunBatch(source=to_tensor(np.stack([clips[c].source.frame for c in run_clip])).to(device),
+                    kp_source=torch.from_numpy(np.stack([clips[c].source.keypoints for c in run_clip])).to(device),
+                    real=to_tensor(np.stack([clips[c].frames[i] for c, i in frames])).to(device),
+                    landmarks=np.stack([clips[c].landmarks[i] for c, i in frames]),
+                    mel=torch.from_numpy(np.stack([clips[c].mel[s:s + length]
+                                                   for c, s in zip(run_clip, run_start, strict=True)])).to(device))

@@ -58,23 +58,24 @@ def render(generator: nn.Module, source: torch.Tensor, kp_source: torch.Tensor, 
     return generator.render(volume, kp_source, kp_driving)["prediction"]
 
 
-def render_terms(cfg: A2ETPhaseConfig, prediction: torch.Tensor, real: torch.Tensor, landmarks,
-                 mel: torch.Tensor, expert: nn.Module, vgg: nn.Module, pyramid: nn.Module,
-                 face_margin: float) -> dict[str, torch.Tensor]:
-    """Weighted L_rec and L_sync terms.
+def render_terms(cfg: A2ETPhaseConfig, prediction: torch.Tensor, runs, parts, face_margin: float
+                 ) -> dict[str, torch.Tensor]:
+    """Weighted L_rec and L_sync terms of frames rendered for a :class:`~eat.a2et.data.RunBatch`.
 
-    prediction, real: (B·L, 3, S, S) rendered and ground-truth frames of B runs of L consecutive frames;
-    landmarks (B·L, 68, 2) px of the ground truth; mel (B, L, n_mels) the runs' mel rows.
+    prediction: (B·L, 3, S, S) rendered frames of B runs of L consecutive frames; ``parts``: the frozen lip-sync
+    ``expert``, ``vgg`` and image ``pyramid`` (:class:`eat.a2et.train.RenderingParts`).
     """
     terms: dict[str, torch.Tensor] = {}
-    size = real.shape[-1]
+    real = runs.real
     if cfg.l1_weight > 0:
-        mask = torch.from_numpy(face_mask(landmarks, size, face_margin)).to(real.device)
+        mask = torch.from_numpy(face_mask(runs.landmarks, real.shape[-1], face_margin)).to(real.device)
         terms["face_l1"] = cfg.l1_weight * masked_l1(real, prediction, mask)
     if any(w > 0 for w in cfg.perceptual_weights):
-        terms["perceptual"] = perceptual_loss(pyramid(real), pyramid(prediction), vgg, cfg.perceptual_weights)
+        terms["perceptual"] = perceptual_loss(parts.pyramid(real), parts.pyramid(prediction), parts.vgg,
+                                              cfg.perceptual_weights)
     if cfg.sync_weight > 0:
-        b, length = mel.shape[:2]
-        faces = face_window(prediction.view(b, length, *prediction.shape[1:]), expert.cfg.face_size)
-        terms["sync"] = cfg.sync_weight * sync_loss(expert.embed_audio(mel_window(mel)), expert.embed_face(faces))
+        b, length = runs.mel.shape[:2]
+        faces = face_window(prediction.view(b, length, *prediction.shape[1:]), parts.expert.cfg.face_size)
+        terms["sync"] = cfg.sync_weight * sync_loss(parts.expert.embed_audio(mel_window(runs.mel)),
+                                                    parts.expert.embed_face(faces))
     return terms

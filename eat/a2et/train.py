@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, load_clip, split_tables, window_batch
+from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, load_clip, run_batch, split_tables, window_batch
 from eat.a2et.objective import ExpressionPath, latent_terms, render, render_terms
 from eat.config import Params
 from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
-from eat.latent.data import to_tensor
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
 
@@ -111,15 +110,9 @@ def phase_losses(params: Params, phase: str, trainer: Trainer, path: ExpressionP
     terms = latent_terms(cfg, path, pe_hat, batch)
     if parts is not None:
         kp_hat = path.keypoints(pe_hat, batch.canonical, batch.rotation, batch.translation)
-        source = to_tensor(np.stack([clips[c].source.frame for c in run_clip])).to(device)
-        kp_source = torch.from_numpy(np.stack([clips[c].source.keypoints for c in run_clip])).to(device)
-        prediction = render(parts.generator, source, kp_source, kp_hat, sampler.length)
-        real = to_tensor(np.stack([clips[c].frames[i] for c, i in zip(clip_index, frame, strict=True)])).to(device)
-        landmarks = np.stack([clips[c].landmarks[i] for c, i in zip(clip_index, frame, strict=True)])
-        mel = torch.from_numpy(np.stack([clips[c].mel[s:s + sampler.length]
-                                         for c, s in zip(run_clip, run_start, strict=True)])).to(device)
-        terms.update(render_terms(cfg, prediction, real, landmarks, mel, parts.expert, parts.vgg, parts.pyramid,
-                                  params.a2et_train.face_margin))
+        runs = run_batch(clips, run_clip, run_start, sampler.length, device)
+        prediction = render(parts.generator, runs.source, runs.kp_source, kp_hat, sampler.length)
+        terms.update(render_terms(cfg, prediction, runs, parts, params.a2et_train.face_margin))
     return terms
 
 

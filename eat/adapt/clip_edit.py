@@ -20,16 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from eat.a2et.data import A2ETClip, WindowBatch, WindowSampler, window_batch
+from eat.a2et.data import A2ETClip, RunBatch, WindowBatch, WindowSampler, run_batch, window_batch
 from eat.adapt.model import EmotionalModel, emotion_index
 from eat.config import EMOTIONS
-from eat.latent.data import to_tensor
 from eat.models.adaptation import adaptation_group
 from eat.sync.wav2lip_expert import face_window, mel_window, sync_loss
 from eat.weights import REGISTRY, WeightsError, resolve, weights_dir
@@ -204,19 +202,17 @@ def load_registered_clip(folder: Path | str | None = None, device: torch.device 
 
 @dataclass
 class EditBatch:
-    """B runs of L consecutive frames: A2ET windows (B·L, …), each run's source frame (B, 3, S, S) in [0, 1], its
-    keypoints K_s (B, k, 3), mel rows (B, L, n_mels), latent codes z (B, z_dim) and emotion indices (B,)."""
+    """B runs of L consecutive frames: A2ET windows (B·L, …), the runs' sources, frames and mel rows
+    (:class:`~eat.a2et.data.RunBatch`), latent codes z (B, z_dim) and emotion indices (B,)."""
 
     windows: WindowBatch
-    source: torch.Tensor
-    kp_source: torch.Tensor
-    mel: torch.Tensor
+    runs: RunBatch
     z: torch.Tensor
     emotion: torch.Tensor
 
     @property
     def length(self) -> int:
-        return len(self.windows) // len(self.source)
+        return len(self.windows) // len(self.runs.source)
 
 
 def edit_batch(clips: list[A2ETClip], sampler: WindowSampler, step: int, batch_size: int, emotion: str, z_dim: int,
@@ -227,10 +223,7 @@ def edit_batch(clips: list[A2ETClip], sampler: WindowSampler, step: int, batch_s
     z = torch.randn(batch_size, z_dim, generator=torch.Generator().manual_seed(seed * 7919 + step))
     return EditBatch(
         windows=window_batch(clips, clip_index, frame, half, device),
-        source=to_tensor(np.stack([clips[c].source.frame for c in run_clip])).to(device),
-        kp_source=torch.from_numpy(np.stack([clips[c].source.keypoints for c in run_clip])).to(device),
-        mel=torch.from_numpy(np.stack([clips[c].mel[s:s + sampler.length]
-                                       for c, s in zip(run_clip, run_start, strict=True)])).to(device),
+        runs=run_batch(clips, run_clip, run_start, sampler.length, device),
         z=z.to(device), emotion=torch.full((batch_size,), emotion_index(emotion), dtype=torch.long, device=device))
 
 
@@ -239,7 +232,7 @@ def generate(model: EmotionalModel, batch: EditBatch) -> tuple[torch.Tensor, tor
     e0, prompts = model.codes(batch.z, batch.emotion)
     e0, prompts = e0.repeat_interleave(batch.length, 0), prompts.repeat_interleave(batch.length, 0)
     _, kp = model.keypoints(batch.windows, e0, prompts)
-    return kp, model.render(batch.source, batch.kp_source, kp, e0, batch.length)
+    return kp, model.render(batch.runs.source, batch.runs.kp_source, kp, e0, batch.length)
 
 
 def clip_edit_losses(model: EmotionalModel, scorer: ClipScorer, text: torch.Tensor, batch: EditBatch,
@@ -258,8 +251,9 @@ def clip_edit_losses(model: EmotionalModel, scorer: ClipScorer, text: torch.Tens
     if cfg.latent_weight > 0:
         terms["latent"] = cfg.latent_weight * F.mse_loss(kp, batch.windows.keypoints)
     if cfg.sync_weight > 0 and expert is not None:
-        faces = face_window(frames.view(len(batch.source), batch.length, *frames.shape[1:]), expert.cfg.face_size)
-        terms["sync"] = cfg.sync_weight * sync_loss(expert.embed_audio(mel_window(batch.mel)), expert.embed_face(faces))
+        faces = face_window(frames.view(len(batch.runs.source), batch.length, *frames.shape[1:]), expert.cfg.face_size)
+        terms["sync"] = cfg.sync_weight * sync_loss(expert.embed_audio(mel_window(batch.runs.mel)),
+                                                    expert.embed_face(faces))
     return terms
 
 

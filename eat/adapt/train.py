@@ -24,14 +24,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, window_batch
+from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, run_batch, window_batch
 from eat.a2et.objective import render_terms
 from eat.adapt.data import adaptation_clips, fraction_mask
 from eat.adapt.model import EmotionalModel
 from eat.config import A2ETPhaseConfig, AdaptationVariant, Params
 from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
-from eat.latent.data import to_tensor
 from eat.latent.pca import ExpressionBasis
 
 SAVED_PARTS = ("emotionprompt", "sidetuning", "audio2kptransformer")
@@ -109,15 +108,9 @@ def adaptation_losses(params: Params, model: EmotionalModel, weights: A2ETPhaseC
     if weights.latent_weight > 0:
         terms["latent"] = weights.latent_weight * torch.nn.functional.mse_loss(kp, batch.keypoints)
     if weights.renders:
-        source = to_tensor(np.stack([clips[c].source.frame for c in run_clip])).to(device)
-        kp_source = torch.from_numpy(np.stack([clips[c].source.keypoints for c in run_clip])).to(device)
-        prediction = model.render(source, kp_source, kp, e0, sampler.length)
-        real = to_tensor(np.stack([clips[c].frames[i] for c, i in zip(clip_index, frame, strict=True)])).to(device)
-        landmarks = np.stack([clips[c].landmarks[i] for c, i in zip(clip_index, frame, strict=True)])
-        mel = torch.from_numpy(np.stack([clips[c].mel[s:s + sampler.length]
-                                         for c, s in zip(run_clip, run_start, strict=True)])).to(device)
-        terms.update(render_terms(weights, prediction, real, landmarks, mel, parts.expert, parts.vgg, parts.pyramid,
-                                  params.a2et_train.face_margin))
+        runs = run_batch(clips, run_clip, run_start, sampler.length, device)
+        prediction = model.render(runs.source, runs.kp_source, kp, e0, sampler.length)
+        terms.update(render_terms(weights, prediction, runs, parts, params.a2et_train.face_margin))
     return terms
 
 
