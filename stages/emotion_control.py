@@ -45,14 +45,18 @@ def main() -> int:
                  Path(args.strip))
         response = intensity_response(model, clips, load_emotion_classifier(args.emotion_classifier),
                                       np.asarray(cfg.intensities), params.seed, half)
-        summary = {"clips": len(clips), "frames_per_clip": cfg.clip_frames, "intensities": cfg.intensities,
+        from eat.adapt.clip_edit import clip_status
+
+        summary = {"clip_edit": clip_status(),   # zero-shot text editing: a number only with CLIP weights
+                   "clips": len(clips), "frames_per_clip": cfg.clip_frames, "intensities": cfg.intensities,
                    "strip": {"from": cfg.start, "to": cfg.end, "uid": clips[0].uid},
                    "monotonic_emotions": sum(r["monotonic"] for r in response.values()),
                    "mean_spearman": round(float(np.mean([r["spearman"] for r in response.values()])), 4),
                    "emotions": response}
         write_text_atomic(Path(args.metrics), json.dumps(summary, indent=2) + "\n")
         print(f"emotion_control: {summary['monotonic_emotions']}/{len(response)} emotions rise monotonically with "
-              f"intensity (mean Spearman {summary['mean_spearman']}); strip -> {args.strip}")
+              f"intensity (mean Spearman {summary['mean_spearman']}); strip -> {args.strip}; CLIP editing: "
+              f"{summary['clip_edit'].get('message', 'weights available')}")
 
     return run_stage(body)
 
