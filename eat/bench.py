@@ -114,8 +114,15 @@ def bench_latent(params_path: str) -> dict:
     return run(params_path)
 
 
+def bench_generate(params_path: str) -> dict:
+    from eat.generate.bench import bench_generate as run
+
+    return run(params_path)
+
+
 BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth, "preprocess": bench_preprocess,
-                                                "audio_features": bench_audio, "latent": bench_latent}
+                                                "audio_features": bench_audio, "latent": bench_latent,
+                                                "generate": bench_generate}
 
 
 def main() -> None:

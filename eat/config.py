@@ -506,6 +506,9 @@ class SyncExpertConfig(_Section):
     negative_min_shift: int = Field(ge=1)   # |audio displacement| of an out-of-sync pair, in frames
     negative_max_shift: int = Field(ge=1)
     checkpoint_every: int = Field(ge=1)
+    objective: Literal["bce", "infonce"] = "bce"   # bce: Wav2Lip's; infonce: contrastive over the batch
+    windows_per_clip: int = Field(default=8, ge=2)  # infonce: consecutive windows per clip in a batch
+    logit_scale: float = Field(default=10.0, gt=0)  # infonce: cosine × this = logit
 
     @model_validator(mode="after")
     def _check(self) -> SyncExpertConfig:
@@ -513,6 +516,9 @@ class SyncExpertConfig(_Section):
             raise ValueError("face_size must be even (the expert sees the lower half of the face)")
         if self.negative_min_shift > self.negative_max_shift:
             raise ValueError("negative_min_shift cannot exceed negative_max_shift")
+        if self.objective == "infonce" and self.batch_size % self.windows_per_clip:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of windows_per_clip "
+                             f"({self.windows_per_clip}) for the infonce objective")
         return self
 
 

@@ -22,10 +22,12 @@ def main() -> int:
     def body() -> None:
         init = None if args.init == "scratch" else args.init
         result = train_latent(load_params(args.params), args.variant, args.pose_table, args.out, args.reports, init)
-        held = result["heldout"].get("same_clip", {})
+        held = result["heldout"]
+        summary = "; ".join(f"{name} face {s.get('psnr_face')} dB (copy-source {s.get('psnr_face_copy_source')})"
+                            for name in ("same_clip", "neutral_source", "neutral_source_moving")
+                            if (s := held.get(name)))
         print(f"train_latent@{args.variant}: {result['steps']} steps in {result['timing']['train_seconds']} s; "
-              f"held-out face PSNR {held.get('psnr_face')} dB (copy-source {held.get('psnr_face_copy_source')} dB), "
-              f"whole frame {held.get('psnr')} dB (copy-source {held.get('psnr_copy_source')} dB) -> {args.out}")
+              f"held-out PSNR {summary or 'n/a'} -> {args.out}")
 
     return run_stage(body)
 

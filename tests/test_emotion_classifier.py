@@ -24,7 +24,7 @@ def _one_thread():
 def _cfg(**change) -> EmotionClassifierConfig:
     """The default profile's emotion_classifier section, shrunk for tests unless ``change`` says otherwise."""
     base = EmotionClassifierConfig.model_validate(read_yaml(REPO / "params.yaml")["emotion_classifier"])
-    return base.model_copy(update={"input_size": 32, "base_width": 4, **change})
+    return base.model_copy(update={"input_size": 32, "base_width": 8, **change})
 
 
 def test_logits_and_attention_shapes():
@@ -35,7 +35,7 @@ def test_logits_and_attention_shapes():
         resized = model(torch.rand(2, 5, 3, 48, 48))        # other sizes are resized to input_size
     assert out.logits.shape == resized.shape == (2, len(EMOTIONS))
     assert out.alpha.shape == out.weights.shape == (2, 5)
-    assert out.features.shape == (2, 5, 8 * 4)
+    assert out.features.shape == (2, 5, 8 * 8)
     torch.testing.assert_close(out.alpha.sum(1), torch.ones(2))
     torch.testing.assert_close(out.weights.sum(1), torch.ones(2))
     assert (out.weights > 0).all()
@@ -88,7 +88,7 @@ def test_auto_without_the_file_trains_from_scratch(tmp_path):
 
 def test_pretrained_needs_the_official_width(tmp_path):
     (tmp_path / "self_relation-attention_61_84.3655").write_bytes(b"checkpoint")
-    with pytest.raises(WeightsError, match="base_width is 4; set it to 64"):
+    with pytest.raises(WeightsError, match="base_width is 8; set it to 64"):
         load_emotion_fan(_cfg(weights="pretrained"), tmp_path)
 
 
@@ -98,12 +98,13 @@ def test_official_checkpoint_keys_map_and_classes_are_reordered():
     torch.manual_seed(0)
     source = EmotionFAN(_cfg())
     fan_state = {f"module.{k}": v for k, v in source.backbone.state_dict().items()}   # conv1.weight, layer1…
-    rows = torch.arange(8, dtype=torch.float32)[:, None].expand(8, 64).clone()     # row r holds r
+    d = source.backbone.out_dim
+    rows = torch.arange(8, dtype=torch.float32)[:, None].expand(8, 2 * d).clone()  # row r holds r
     fan_state.update({"module.alpha.0.weight": source.alpha.weight, "module.alpha.0.bias": source.alpha.bias,
                       "module.beta.0.weight": source.beta.weight, "module.beta.0.bias": source.beta.bias,
-                      "module.pred_fc1.weight": torch.zeros(8, 32), "module.pred_fc1.bias": torch.zeros(8),
+                      "module.pred_fc1.weight": torch.zeros(8, d), "module.pred_fc1.bias": torch.zeros(8),
                       "module.pred_fc2.weight": rows, "module.pred_fc2.bias": torch.arange(8.0),
-                      "module.fc.weight": torch.zeros(1000, 32), "module.fc.bias": torch.zeros(1000)})
+                      "module.fc.weight": torch.zeros(1000, d), "module.fc.bias": torch.zeros(1000)})
     state, full = _convert_checkpoint(fan_state)
     assert full
     target = EmotionFAN(_cfg())

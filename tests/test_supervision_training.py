@@ -111,12 +111,12 @@ def fixture(tmp_path_factory) -> dict[str, Path]:
 def _sync_cfg(**change) -> SyncExpertConfig:
     base = SyncExpertConfig.model_validate(read_yaml(REPO / "params.yaml")["sync_expert"])
     return base.model_copy(update={"face_size": SIZE, "base_channels": 2, "steps": 6, "batch_size": 4,
-                                   "checkpoint_every": 2, **change})
+                                   "windows_per_clip": 2, "checkpoint_every": 2, **change})
 
 
 def _emotion_cfg(**change) -> EmotionClassifierConfig:
     base = EmotionClassifierConfig.model_validate(read_yaml(REPO / "params.yaml")["emotion_classifier"])
-    return base.model_copy(update={"input_size": SIZE, "base_width": 4, "weights": "scratch", "steps": 6,
+    return base.model_copy(update={"input_size": SIZE, "base_width": 8, "weights": "scratch", "steps": 6,
                                    "batch_size": 3, "checkpoint_every": 2, **change})
 
 
@@ -183,7 +183,7 @@ def test_sync_evaluation_recovers_every_injected_shift_with_a_perfect_embedding(
 
 
 def test_trained_expert_recovers_injected_shifts_on_the_fixture(fixture):
-    # 400 steps of a width-4 expert (~8 s) learn the fixture's mouth-loudness link well enough for the
+    # 400 steps of a width-4 expert (~8 s quiet, InfoNCE) learn the fixture's mouth-loudness link well enough for the
     # ±15-frame search to find every injected shift of −5…5 on held-out clips; the untrained one finds none.
     cfg, root = _sync_cfg(base_channels=4, steps=400, batch_size=16, lr=1e-3, checkpoint_every=400), fixture["root"]
     result = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], root / "sync_long", root / "sl" / "m.json")

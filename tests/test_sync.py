@@ -9,6 +9,7 @@ import torch
 from eat.config import SyncExpertConfig, read_yaml
 from eat.sync.offset import evaluate_offset, offset_distances
 from eat.sync.syncnet_v2 import SyncNetV2, load_syncnet_v2, syncnet_mfcc, syncnet_v2_embeddings
+from eat.sync.train import SyncClip, make_contrastive_batch, min_train_frames
 from eat.sync.wav2lip_expert import (
     FACE_BOX,
     FULL_FRAME,
@@ -17,6 +18,7 @@ from eat.sync.wav2lip_expert import (
     mel_window,
     sample_pair,
     sync_bce_loss,
+    sync_infonce_loss,
     sync_loss,
     sync_similarity,
 )
@@ -108,6 +110,43 @@ def test_bce_and_sync_loss_prefer_matching_pairs():
     assert sync_bce_loss(audio, matching, ones) < 0.01 < sync_bce_loss(audio, shuffled, ones)
     assert sync_bce_loss(audio, shuffled, zeros) < sync_bce_loss(audio, matching, zeros)
     assert sync_loss(audio, matching) < 1e-5 < sync_loss(audio, shuffled)
+
+
+def test_infonce_prefers_the_diagonal_and_is_symmetric():
+    gen = torch.Generator().manual_seed(0)
+    audio = _unit_rows(torch.rand(8, 16, generator=gen))
+    matched, shuffled = sync_infonce_loss(audio, audio, 10.0), sync_infonce_loss(audio, audio.roll(1, 0), 10.0)
+    assert matched < shuffled
+    face = _unit_rows(torch.rand(8, 16, generator=gen))
+    torch.testing.assert_close(sync_infonce_loss(audio, face, 10.0), sync_infonce_loss(face, audio, 10.0))
+    # Known answer: all cosines equal → every row is a uniform guess over the batch, log B.
+    same = _unit_rows(torch.ones(8, 16))
+    torch.testing.assert_close(sync_infonce_loss(same, same, 10.0), torch.tensor(np.log(8.0), dtype=torch.float32))
+
+
+def test_contrastive_batch_holds_consecutive_windows_of_few_clips():
+    # Frame t of clip c is filled with 10c + t (mouth half too), mel row t with 10c + t: every window
+    # reads back its clip and start, in sync, and rows of one clip are consecutive starts.
+    cfg = _cfg(face_size=16, frames=5, mel_frames=5, batch_size=8, windows_per_clip=4, objective="infonce")
+    clips = [SyncClip(f"c{c}", "MEAD", np.full((20, 16, 16, 3), 10 * c, np.uint8) + np.arange(20, dtype=np.uint8)
+                      [:, None, None, None], (10 * c + np.arange(20, dtype=np.float32))[:, None].repeat(3, 1))
+             for c in range(3)]
+    mel, faces = make_contrastive_batch(clips, cfg, seed=0, step=3)
+    assert mel.shape == (8, 1, 3, 5) and faces.shape == (8, 15, 8, 16)
+    mel_start = mel[:, 0, 0, 0].numpy()
+    face_start = (faces[:, 0, 0, 0] * 255).round().numpy()
+    np.testing.assert_array_equal(mel_start, face_start)                     # in sync row by row
+    for group in mel_start.reshape(2, 4):
+        np.testing.assert_array_equal(np.diff(group), [1, 1, 1])             # consecutive windows of one clip
+    again = make_contrastive_batch(clips, cfg, seed=0, step=3)
+    assert torch.equal(again[0], mel) and torch.equal(again[1], faces)
+    assert min_train_frames(cfg) == 5 + 3
+
+
+def test_infonce_needs_whole_clips_per_batch():
+    with pytest.raises(ValueError, match="multiple of windows_per_clip"):
+        SyncExpertConfig.model_validate({**_cfg().model_dump(), "batch_size": 12, "windows_per_clip": 8,
+                                         "objective": "infonce"})
 
 
 def test_expert_learns_a_toy_sync_task():

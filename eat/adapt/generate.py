@@ -26,8 +26,8 @@ def emotion_codes(model: EmotionalModel, mix: Mapping[str, float], z: torch.Tens
     """Codes of the weighted emotion mix (weights need not sum to 1) for one latent code z (z_dim,)."""
     if not mix:
         raise ValueError("an emotion mix needs at least one emotion")
-    labels = torch.tensor([emotion_index(name) for name in mix])
-    weights = torch.tensor(list(mix.values()), dtype=torch.float32)
+    labels = torch.tensor([emotion_index(name) for name in mix], device=z.device)
+    weights = torch.tensor(list(mix.values()), dtype=torch.float32, device=z.device)
     e0, prompts = model.codes(z.expand(len(labels), -1), labels)
     return (weights[:, None] * e0).sum(0), (weights[:, None, None] * prompts).sum(0)
 

@@ -43,6 +43,9 @@ def run_ffmpeg(args: list[str], target: Path, stdin_bytes: Iterable[bytes] | Non
                 proc.stdin.write(chunk)
             proc.stdin.close()
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    except BaseException:
+        proc.kill()     # the frames' producer failed: without this, wait() below waits for an stdin that never ends
+        raise
     finally:
         code = proc.wait()
     if code != 0:

@@ -5,9 +5,11 @@ head pose and expression of source and driving, K = R K_c + T + E for both (Eq. 
 RePos-Net renders the driving frame from the source, and
 
     L = L_perceptual (VGG19, image pyramid) + L_GAN (hinge) + L_feature_matching
-        + L_equivariance + L_keypoint_prior + L_head_pose [+ L_deformation_prior]
+        + L_equivariance + L_keypoint_prior + L_head_pose [+ L_deformation_prior] [+ L1]
 
-``osfv`` mode keeps the deformation (expression) prior and scores whole frames. ``enhanced``
+``osfv`` mode keeps the deformation (expression) prior and scores whole frames (with
+``l1_weight`` > 0 also by a pixel L1: the perceptual loss alone, with the substitute VGG19
+and a few hundred steps, leaves colours and background loose, and PSNR measures exactly those). ``enhanced``
 mode drops the deformation prior (the paper's change: expressions may deform freely) and
 scores the reconstruction on the face region only (perceptual on face-masked frames plus an
 L1 on the face), with the neutral→emotional pairs of :mod:`eat.latent.data`.
@@ -88,6 +90,8 @@ class Objective:
             mask = torch.from_numpy(face_mask(batch.driving_landmarks, real.shape[-1], cfg.face_margin)).to(real.device)
             real, fake = real * mask, fake * mask
             terms["face_l1"] = cfg.face_l1_weight * masked_l1(batch.driving, prediction, mask)
+        elif cfg.l1_weight > 0:
+            terms["l1"] = cfg.l1_weight * (batch.driving - prediction).abs().mean()
         terms["perceptual"] = perceptual_loss(self.pyramid(real), self.pyramid(fake), self.vgg,
                                               cfg.perceptual_weights)
         if cfg.gan_weight > 0:

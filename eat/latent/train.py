@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import resource
 import shutil
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,23 @@ def run_digest(params: Params, mode: str, bank: FrameBank, init: Path | None) ->
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class LrFactor:
+    """Learning-rate multiplier at a step: linear warm-up over ``warmup`` steps, then either OSFV's
+    step decay (× 0.1 at each milestone fraction of ``steps``) or a cosine decay to 0 at ``steps``."""
+
+    steps: int
+    schedule: str
+    milestones: list[float]
+    warmup: int
+
+    def __call__(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
+        if self.schedule == "cosine":
+            return warm * 0.5 * (1 + math.cos(math.pi * min(step, self.steps) / self.steps))
+        return warm * 0.1 ** sum(step >= int(f * self.steps) for f in self.milestones)
+
+
 class Trainer:
     """Networks, optimisers and schedules of one worker, with save/restore of the whole state."""
 
@@ -76,11 +95,12 @@ class Trainer:
         self.nets = LatentNetworks.from_config(latent).to(device)
         g_params = [p for name in INFERENCE_PARTS for p in getattr(self.nets, name).parameters()]
         betas = tuple(optim.betas)
-        self.opt_g = torch.optim.Adam(g_params, lr=optim.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.nets.discriminator.parameters(), lr=optim.lr, betas=betas)
-        milestones = [int(f * train.steps) for f in train.lr_milestones]
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=0.1)
-        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=0.1)
+        lr = optim.lr * train.lr_scale
+        self.opt_g = torch.optim.Adam(g_params, lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.nets.discriminator.parameters(), lr=lr, betas=betas)
+        factor = LrFactor(train.steps, train.lr_schedule, train.lr_milestones, train.warmup_steps)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
         self.step = 0
         self.log: list[dict[str, float]] = []
 

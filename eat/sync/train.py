@@ -5,10 +5,16 @@ table, joined by ``uid`` with the audio-feature table for its ``mel`` (T, n_mels
 video frame (eat/schema.py). Frames are read from the aligned mp4 at ``face_size``² and held in
 memory (the miniature is small; at MEAD scale a streaming reader would replace :func:`load_sync_clips`).
 
-Objective (Wav2Lip's ``color_syncnet_train.py``): pairs from :func:`~eat.sync.wav2lip_expert.sample_pair`,
-half in sync, half with the audio displaced by ``negative_min_shift`` … ``negative_max_shift`` frames;
-binary cross-entropy of the embeddings' cosine similarity (:func:`~eat.sync.wav2lip_expert.sync_bce_loss`);
-Adam at ``lr``.
+Objective (``objective``), Adam at ``lr``:
+
+- ``bce`` (Wav2Lip's ``color_syncnet_train.py``): pairs from :func:`~eat.sync.wav2lip_expert.sample_pair`,
+  half in sync, half with the audio displaced by ``negative_min_shift`` … ``negative_max_shift`` frames;
+  binary cross-entropy of the embeddings' cosine similarity (:func:`~eat.sync.wav2lip_expert.sync_bce_loss`).
+  At our budget (hundreds of steps) it does not leave its 0.69 plateau: on the embedded data, 300–800
+  steps end at held-out pair accuracy ≈ 0.5 and offset recovery ≈ 0–4 %, with or without a logit scale.
+- ``infonce`` (the default profile's): :func:`make_contrastive_batch` windows, symmetric InfoNCE over the
+  batch (:func:`~eat.sync.wav2lip_expert.sync_infonce_loss`); the negatives include the same clip displaced
+  by 1 … ``windows_per_clip`` − 1 frames, exactly what the offset search must tell apart.
 
 Deterministic and resumable: batch ``s`` (clips, windows, shifts) is drawn from a generator seeded
 with ``(seed, s)``; the expert has no dropout; torch runs on one thread with deterministic algorithms.
@@ -59,6 +65,7 @@ from eat.sync.wav2lip_expert import (
     mel_window,
     sample_pair,
     sync_bce_loss,
+    sync_infonce_loss,
 )
 
 log = logging.getLogger(__name__)
@@ -159,6 +166,42 @@ def make_batch(clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int,
     return mel_window(torch.from_numpy(np.stack(mels))), faces, torch.tensor(labels)
 
 
+def make_contrastive_batch(clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int,
+                           step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``step`` of the infonce objective: mel windows (B, 1, n_mels, M) and face windows (B, 3T, S/2, S),
+    row ``i`` of each in sync. ``B / L`` clips (uniform), ``L`` = ``windows_per_clip`` consecutive windows
+    from a uniform start in each, so rows ``i`` and ``j`` of one clip are the same clip displaced by
+    ``j − i`` frames. A pure function of (seed, step).
+    """
+    rng = np.random.default_rng([seed, step])
+    span, n = max(cfg.frames, cfg.mel_frames), cfg.windows_per_clip
+    faces, mels = [], []
+    for _ in range(cfg.batch_size // n):
+        clip = clips[int(rng.integers(len(clips)))]
+        first = int(rng.integers(0, clip.n_frames - span - n + 2))
+        starts = first + np.arange(n)
+        faces.append(clip.frames[starts[:, None] + np.arange(cfg.frames)])
+        mels.append(clip.mel[starts[:, None] + np.arange(cfg.mel_frames)])
+    faces = face_window(frames_tensor(np.concatenate(faces)), cfg.face_size, FULL_FRAME)
+    return mel_window(torch.from_numpy(np.concatenate(mels))), faces
+
+
+def min_train_frames(cfg: SyncExpertConfig) -> int:
+    """Frames a training clip needs: a window plus the displacement of a negative (bce) or plus
+    ``windows_per_clip − 1`` further windows (infonce)."""
+    span = max(cfg.frames, cfg.mel_frames)
+    return span + (cfg.negative_min_shift if cfg.objective == "bce" else cfg.windows_per_clip - 1)
+
+
+def batch_loss(model: SyncExpert, clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int,
+               step: int) -> torch.Tensor:
+    """The training loss of batch ``step`` under ``cfg.objective``."""
+    if cfg.objective == "infonce":
+        return sync_infonce_loss(*model(*make_contrastive_batch(clips, cfg, seed, step)), cfg.logit_scale)
+    mel, faces, in_sync = make_batch(clips, cfg, seed, step)
+    return sync_bce_loss(*model(mel, faces), in_sync)
+
+
 def run_digest(seed: int, cfg: SyncExpertConfig, clips: Sequence[SyncClip]) -> str:
     """What a saved training state depends on: seed, config (less the checkpoint interval) and the exact data."""
     h = hashlib.sha256(json.dumps({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"})},
@@ -226,15 +269,14 @@ class SyncTrainState:
 
 def train_steps(state: SyncTrainState, clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int, until: int,
                 checkpoint: Callable[[SyncTrainState], None] | None = None) -> None:
-    """Run Adam steps ``state.step … until − 1`` on BCE of in-sync vs displaced pairs; ``checkpoint(state)``
-    every ``checkpoint_every`` steps and at ``until``."""
+    """Run Adam steps ``state.step … until − 1`` on :func:`batch_loss`; ``checkpoint(state)`` every
+    ``checkpoint_every`` steps and at ``until``."""
     state.model.train()
     with reproducible_torch():
         bar = tqdm(range(state.step, until), desc="train_sync_expert", unit="step", mininterval=10,
                    initial=state.step, total=until)
         for step in bar:
-            mel, faces, in_sync = make_batch(clips, cfg, seed, step)
-            loss = sync_bce_loss(*state.model(mel, faces), in_sync)
+            loss = batch_loss(state.model, clips, cfg, seed, step)
             state.optimiser.zero_grad(set_to_none=True)
             loss.backward()
             state.optimiser.step()
@@ -354,18 +396,22 @@ def _mean(values) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def pair_accuracy(model: SyncExpert, clips: Sequence[SyncClip], seed: int, batches: int = 8) -> float:
-    """Fraction of pairs of held-out ``clips`` (batches ``0 … batches − 1`` drawn as in training) classified
-    right at cosine 0.5: the expert's own task."""
+def pair_accuracy(model: SyncExpert, clips: Sequence[SyncClip], seed: int, batches: int = 8) -> dict[str, float]:
+    """Wav2Lip's pair task on held-out ``clips`` (batches ``0 … batches − 1`` of :func:`make_batch`, in-sync vs
+    displaced by ``negative_min_shift`` … ``negative_max_shift``): ``accuracy`` at cosine 0.5, and the
+    threshold-free ``auc``, the fraction of (in-sync, displaced) pairs whose in-sync cosine is higher."""
     model.eval()
-    correct, total = 0, 0
+    cos, labels = [], []
     with torch.inference_mode():
         for b in range(batches):
             mel, faces, in_sync = make_batch(clips, model.cfg, seed, b)
             a, v = model(mel, faces)
-            correct += int((((a * v).sum(1) > 0.5).float() == in_sync).sum())
-            total += len(in_sync)
-    return round(correct / total, 4)
+            cos.append((a * v).sum(1).numpy())
+            labels.append(in_sync.numpy() > 0.5)
+    cos, labels = np.concatenate(cos), np.concatenate(labels)
+    pos, neg = cos[labels], cos[~labels]
+    return {"accuracy": round(float(np.mean((cos > 0.5) == labels)), 4),
+            "auc": round(float(np.mean(pos[:, None] > neg[None, :])), 4)}
 
 
 # ---- the stage ----------------------------------------------------------------------------------
@@ -382,10 +428,9 @@ def train_sync_expert(cfg: SyncExpertConfig, seed: int, pose_table: Path | str, 
     out_dir = Path(out_dir)
     table = sync_table(pose_table, audio_table)
     span = max(cfg.frames, cfg.mel_frames)
-    train, skipped = usable(load_sync_clips(table[table.split == "train"], cfg.face_size),
-                            span + cfg.negative_min_shift)
+    train, skipped = usable(load_sync_clips(table[table.split == "train"], cfg.face_size), min_train_frames(cfg))
     if not train:
-        raise ValueError(f"{pose_table}: no train-split clip of at least {span + cfg.negative_min_shift} frames "
+        raise ValueError(f"{pose_table}: no train-split clip of at least {min_train_frames(cfg)} frames "
                          f"with audio features in {audio_table}; check the preprocessing and audio quarantines")
     held = load_sync_clips(table[table.split == "test"], cfg.face_size)
     loaded = time.perf_counter()
@@ -402,13 +447,14 @@ def train_sync_expert(cfg: SyncExpertConfig, seed: int, pose_table: Path | str, 
 
     with reproducible_torch():
         heldout = evaluate_sync(held, expert_embedder(state.model))
-        heldout["pair_accuracy"] = pair_accuracy(state.model, usable(held, span + cfg.negative_min_shift)[0], seed) \
-            if heldout["clips"] else None
+        pairs = pair_accuracy(state.model, usable(held, span + cfg.negative_min_shift)[0], seed) \
+            if heldout["clips"] else {}
+        heldout["pair_accuracy"], heldout["pair_auc"] = pairs.get("accuracy"), pairs.get("auc")
         baseline = SyncTrainState.new(cfg, train[0].mel.shape[1], seed).model
         at_step_0 = evaluate_sync(held, expert_embedder(baseline))
     tail = max(1, len(state.losses) // 10)
     metrics = {
-        "model": LABEL, "steps": state.step, "resumed_at_step": resumed_at,
+        "model": LABEL, "objective": cfg.objective, "steps": state.step, "resumed_at_step": resumed_at,
         "parameters": sum(p.numel() for p in state.model.parameters()),
         "train_clips": len(train), "train_clips_by_dataset": _count_by_dataset(train), "skipped_train_clips": skipped,
         "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
