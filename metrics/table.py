@@ -85,9 +85,12 @@ def evaluate_clips(fn: Callable[[T], object], items: Sequence[T], *, desc: str,
 
 
 def fid_metric(space: FeatureSpace, results: Sequence[ImageResult]) -> dict[str, float]:
-    """``{space.key: distance}`` over the pooled FID frames of every video pair."""
-    fake = np.concatenate([r.fid_fake for r in results])
-    real = np.concatenate([r.fid_real for r in results])
+    """``{space.key: distance}`` over the pooled FID frames of every video pair; NaN (written as null) when fewer
+    than two frame pairs had a face on both sides."""
+    fake = np.concatenate([r.fid_fake for r in results]) if results else np.zeros((0,))
+    real = np.concatenate([r.fid_real for r in results]) if results else np.zeros((0,))
+    if len(fake) < 2:
+        return {space.key: math.nan, f"{space.key}_frames": len(fake)}
     return {space.key: feature_distance(space(fake), space(real)), f"{space.key}_frames": len(fake)}
 
 

@@ -82,3 +82,15 @@ def test_a_failing_clip_is_reported_not_fatal():
 
     values, errors = evaluate_clips(fn, [1, 2, 3], desc="test", workers=1)
     assert [v["uid"] for v in values] == ["1", "3"] and errors == ["2: ValueError: no face in any frame"]
+
+
+def test_fid_is_null_when_no_frame_pair_had_a_face():
+    import math
+
+    from metrics.fid import FeatureSpace
+    from metrics.table import ImageResult, fid_metric
+
+    space = FeatureSpace("FD_test", "test", lambda x: np.zeros((len(x), 4)))
+    empty = np.zeros((0, 128, 128, 3), np.uint8)
+    out = fid_metric(space, [ImageResult({"uid": "a"}, empty, empty)])
+    assert math.isnan(out["FD_test"]) and out["FD_test_frames"] == 0
