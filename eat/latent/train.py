@@ -24,12 +24,7 @@ import hashlib
 import json
 import logging
 import math
-import resource
-import shutil
-import sys
-import tempfile
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params
 from eat.io.atomic import atomic_path
@@ -47,10 +41,10 @@ from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
 from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
+from eat.ray_train import peak_rss_mib
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "state.pt"
 MODES = ("osfv", "enhanced")
 INFERENCE_PARTS = ("kp_detector", "he_estimator", "generator")
 MIN_VGG_INPUT = 16   # VGG19 halves the image 4 times before relu5_1
@@ -116,33 +110,19 @@ class Trainer:
         self.step, self.log = int(state["step"]), list(state["log"])
 
 
-def _average_gradients(module: torch.nn.Module, world_size: int) -> None:
-    """Data parallelism without DDP's wrapper: sum each gradient over workers and divide."""
-    if world_size == 1:
-        return
-    import torch.distributed as dist
-
-    for p in module.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world_size
-
-
-def _read_state(checkpoint_dir: str | Path) -> dict[str, Any]:
-    return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
-
-
 def train_worker(config: dict[str, Any]) -> None:
-    """Ray Train loop of one worker; ``config`` is built by :func:`train_latent`."""
+    """Ray Train loop of one worker; ``config`` is built by :func:`fit`."""
     import ray
     import ray.train
     import ray.train.torch
+
+    from eat import ray_train
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     latent, train, optim = (LatentConfig(**config["latent"]), LatentTrainConfig(**config["train"]),
                             OptimConfig(**config["optim"]))
-    seed, mode, digest = config["seed"], config["mode"], config["digest"]
+    seed, mode = config["seed"], config["mode"]
     torch.set_num_threads(train.threads_per_worker)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = ray.train.torch.get_device()
@@ -151,23 +131,17 @@ def train_worker(config: dict[str, Any]) -> None:
     trainer = Trainer(latent, train, optim, seed, device)
     vgg, vgg_info = load_vgg19(train.vgg_weights, seed)
     objective = Objective(train, mode, vgg.to(device), ImagePyramid(train.pyramid_scales).to(device))
-    resume = ray.train.get_checkpoint()
-    if resume is not None:
-        with resume.as_directory() as folder:
-            trainer.load_state_dict(_read_state(folder))
-    elif config["resume_from"]:
-        trainer.load_state_dict(_read_state(config["resume_from"]))
+    state = ray_train.resume_state(config)
+    if state is not None:
+        trainer.load_state_dict(state)
     elif config["init"]:
         load_inference_parts(trainer.nets, config["init"])
 
     sampler = PairSampler(bank, mode, seed)
     augment = Augmentation.from_config(train)
-    sums: dict[str, float] = defaultdict(float)
-    interval_start, n_in_interval = time.perf_counter(), 0
-    bar = tqdm(range(trainer.step, train.steps), desc=f"train_latent@{mode}", unit="step", file=sys.stdout,
-               initial=trainer.step, total=train.steps, mininterval=10, disable=rank != 0)
     trainer.nets.train()
-    for step in bar:
+
+    def step_fn(step: int) -> dict[str, float]:
         source, driving = sampler.pairs(step, train.batch_size)
         mine = np.arange(train.batch_size)[rank::world]
         batch = augment(make_batch(bank, source[mine], driving[mine], device),
@@ -178,101 +152,40 @@ def train_worker(config: dict[str, Any]) -> None:
         trainer.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         for name in INFERENCE_PARTS:
-            _average_gradients(getattr(trainer.nets, name), world)
+            ray_train.average_gradients(getattr(trainer.nets, name), world)
         trainer.opt_g.step()
         if train.gan_weight > 0:
             d_loss = objective.discriminator_loss(trainer.nets, batch, prediction)
             trainer.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
-            _average_gradients(trainer.nets.discriminator, world)
+            ray_train.average_gradients(trainer.nets.discriminator, world)
             trainer.opt_d.step()
             terms["discriminator"] = d_loss
         trainer.sched_g.step()
         trainer.sched_d.step()
-        trainer.step = step + 1
-        for name, value in terms.items():
-            sums[name] += float(value.detach())
-        sums["total"] += float(loss.detach())
-        n_in_interval += 1
+        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
 
-        at_log = trainer.step % train.log_every == 0 or trainer.step == train.steps
-        at_checkpoint = trainer.step % train.checkpoint_every == 0 or trainer.step == train.steps
-        if at_log:
-            row = {"step": trainer.step, **{k: round(v / n_in_interval, 6) for k, v in sorted(sums.items())},
-                   "seconds_per_step": round((time.perf_counter() - interval_start) / n_in_interval, 4)}
-            trainer.log.append(row)
-            bar.set_postfix(loss=row["total"], refresh=False)
-            sums.clear()
-            interval_start, n_in_interval = time.perf_counter(), 0
-        if at_checkpoint:
-            _report_checkpoint(trainer, digest, vgg_info, rank)
-
-
-def _report_checkpoint(trainer: Trainer, digest: str, vgg_info: dict, rank: int) -> None:
-    """Report the log row and (rank 0) the full training state as a Ray Train checkpoint."""
-    import ray.train
-
-    metrics = {**(trainer.log[-1] if trainer.log else {"step": trainer.step}),
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    with tempfile.TemporaryDirectory() as folder:
-        checkpoint = None
-        if rank == 0:
-            state = {**trainer.state_dict(), "digest": digest, "vgg": vgg_info, "peak_rss_mib": metrics["peak_rss_mib"]}
-            torch.save(state, Path(folder) / STATE_FILE)
-            checkpoint = ray.train.Checkpoint.from_directory(folder)
-        ray.train.report(metrics, checkpoint=checkpoint)
-
-
-def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
-    """The newest checkpoint under ``storage`` written for ``digest`` (and its step); stale ones are deleted."""
-    best, best_step = None, -1
-    for folder in sorted(storage.glob("checkpoint_*")):
-        try:
-            state = _read_state(folder)
-        except (OSError, RuntimeError, EOFError) as exc:   # a checkpoint cut short by the kill
-            log.warning("ignoring unreadable checkpoint %s: %s", folder, exc)
-            continue
-        if state.get("digest") != digest:
-            shutil.rmtree(folder, ignore_errors=True)
-        elif state["step"] > best_step:
-            best, best_step = folder, int(state["step"])
-    return best, max(best_step, 0)
+    ray_train.run_steps(trainer, train.steps, step_fn, log_every=train.log_every,
+                        checkpoint_every=train.checkpoint_every, digest=config["digest"], rank=rank,
+                        desc=f"train_latent@{mode}", extra_state={"vgg": vgg_info})
 
 
 def fit(params: Params, mode: str, bank: FrameBank, storage: Path, init: Path | None = None) -> dict[str, Any]:
     """Run (or resume) Ray Train for one variant, from ``init``'s weights if given; returns rank 0's final state."""
     import ray
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
-    from eat.ray_runtime import gpu_available, ray_session
+    from eat import ray_train
+    from eat.ray_runtime import ray_session
 
     cfg = params.latent_train
-    digest = run_digest(params, mode, bank, init)
-    run_dir = storage / mode
-    resume_from, resume_step = latest_checkpoint(run_dir, digest)
-    if resume_from is not None and resume_step >= cfg.steps:
-        log.info("%s: training already finished at step %d", resume_from, resume_step)
-        return _read_state(resume_from)
-    if resume_from is not None:
-        print(f"train_latent@{mode}: resuming from {resume_from} (step {resume_step} of {cfg.steps})")
     with ray_session(params.ray.address, num_cpus=max(params.ray.workers, cfg.num_workers * cfg.threads_per_worker)):
-        use_gpu = gpu_available()
-        trainer = TorchTrainer(
+        return ray_train.fit(
             train_worker,
-            train_loop_config={"latent": params.latent.model_dump(), "train": cfg.model_dump(),
-                               "optim": params.optim.model_dump(), "seed": params.seed, "mode": mode,
-                               "digest": digest, "bank": ray.put(bank),
-                               "resume_from": str(resume_from) if resume_from else None,
-                               "init": str(Path(init).resolve()) if init else None},
-            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu,
-                                         resources_per_worker={"CPU": cfg.threads_per_worker}),
-            run_config=RunConfig(storage_path=str(storage.resolve()), name=mode,
-                                 checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        )
-        result = trainer.fit()
-        with result.checkpoint.as_directory() as folder:
-            return _read_state(folder)
+            {"latent": params.latent.model_dump(), "train": cfg.model_dump(), "optim": params.optim.model_dump(),
+             "seed": params.seed, "mode": mode, "bank": ray.put(bank),
+             "init": str(Path(init).resolve()) if init else None},
+            storage=storage, name=mode, digest=run_digest(params, mode, bank, init), steps=cfg.steps,
+            num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
 
 
 def save_inference_model(state: dict[str, Any], latent: LatentConfig, mode: str, path: Path) -> None:
@@ -313,10 +226,6 @@ def training_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]
     if train.empty:
         raise ValueError(f"{pose_table}: no clip of the train split; check the preprocessing quarantine")
     return train, held
-
-
-def peak_rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Path | str,
