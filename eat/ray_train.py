@@ -29,6 +29,7 @@ from eat.config import RayConfig
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
+RAY_RUN_RECORD = "checkpoint_manager_snapshot.json"   # Ray Train v2's record of a run's checkpoints
 
 
 def read_state(checkpoint_dir: str | Path) -> dict[str, Any]:
@@ -113,6 +114,9 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
         return read_state(resume_from)
     if resume_from is not None:
         print(f"{name}: resuming from {resume_from} (step {resume_step} of {steps})")
+    # Resume goes through ``resume_from``; Ray Train's own run record may name checkpoints pruned above (another
+    # digest), and Ray refuses to start from such a record, so it is dropped.
+    (run_dir / RAY_RUN_RECORD).unlink(missing_ok=True)
     with ray_session(ray.address, num_cpus=max(ray.workers, num_workers * threads_per_worker)):
         trainer = TorchTrainer(
             worker,
