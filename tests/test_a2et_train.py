@@ -155,3 +155,15 @@ def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_in
     a = torch.load(whole / "model" / "model.pt", weights_only=True)["a2et"]
     b = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    # Other parameters: the old checkpoints (another digest) are pruned and training starts over, although Ray
+    # Train's own run record still names them.
+    changed = read_yaml(stage_inputs["params"])
+    changed["seed"] += 1
+    write_yaml_atomic(stage_inputs["root"] / "other.yaml", changed)
+    rerun = _stage(stage_inputs, "latent", "killed")
+    rerun[rerun.index(str(stage_inputs["params"]))] = str(stage_inputs["root"] / "other.yaml")
+    out = _run(rerun)
+    assert "resuming from" not in out
+    c = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
+    assert not all(torch.equal(a[k], c[k]) for k in a)
