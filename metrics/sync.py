@@ -79,16 +79,23 @@ def syncnet_embedder(model) -> SyncEmbedder:
 
 
 def expert_embedder(model) -> SyncEmbedder:
-    """The pipeline-trained expert's windows (eat.sync.train.expert_embedder); needs ``mel``."""
-    from eat.sync import train
+    """The pipeline-trained expert's windows (eat.sync.train.expert_embedder) on aligned frames; needs ``mel``.
 
-    inner = train.expert_embedder(model)
+    The expert sees the face box of the aligned crop (eat.sync.wav2lip_expert.FACE_BOX) at its ``face_size``,
+    cut here as training cuts it (eat.sync.train.read_face_crops)."""
+    from eat.sync import train
+    from eat.sync.wav2lip_expert import FACE_BOX, box_pixels
+
+    inner, size = train.expert_embedder(model), model.cfg.face_size
 
     def embed(clip: AVClip) -> tuple[np.ndarray, np.ndarray]:
         if clip.mel is None:
             raise ValueError(f"clip {clip.uid}: the sync expert needs the mel frames")
         n = min(len(clip.frames), len(clip.mel))
-        return inner(train.SyncClip(clip.uid, "", clip.frames[:n], clip.mel[:n]))
+        x0, y0, x1, y1 = box_pixels(clip.frames.shape[1], clip.frames.shape[2], FACE_BOX)
+        faces = np.stack([cv2.resize(f[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+                          for f in clip.frames[:n]])
+        return inner(train.SyncClip(clip.uid, "", faces, clip.mel[:n]))
 
     return embed
 
