@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,8 +48,7 @@ from tqdm import tqdm
 from eat.config import EMOTIONS, EmotionClassifierConfig
 from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, load_emotion_fan
 from eat.io.atomic import atomic_path, write_text_atomic
-
-log = logging.getLogger(__name__)
+from eat.io.train_state import restore_training_state, save_training_state
 
 STATE_FILE = "train_state.pt"
 CHANCE = 1 / len(EMOTIONS)
@@ -198,25 +196,18 @@ class EmotionTrainState:
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones, gamma=cfg.lr_gamma)
         return cls(model, weights, optimiser, schedule, 0, [])
 
+    def _parts(self) -> dict:
+        return {"model": self.model, "optimiser": self.optimiser, "schedule": self.schedule}
+
     def save(self, path: Path, digest: str) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"digest": digest, "step": self.step, "losses": self.losses, "model": self.model.state_dict(),
-                        "optimiser": self.optimiser.state_dict(), "schedule": self.schedule.state_dict()}, tmp)
+        save_training_state(path, digest, self.step, self.losses, self._parts())
 
     def restore(self, path: Path, digest: str) -> bool:
         """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
-        if not path.is_file():
-            return False
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("digest") != digest:
-            log.info("%s: written for other parameters or data; training from scratch", path)
-            return False
-        self.model.load_state_dict(saved["model"])
-        self.optimiser.load_state_dict(saved["optimiser"])
-        self.schedule.load_state_dict(saved["schedule"])
-        self.step, self.losses = int(saved["step"]), [float(v) for v in saved["losses"]]
-        log.info("%s: resuming at step %d", path, self.step)
-        return True
+        resumed = restore_training_state(path, digest, self._parts())
+        if resumed is not None:
+            self.step, self.losses = resumed
+        return resumed is not None
 
 
 def train_steps(state: EmotionTrainState, clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed: int,

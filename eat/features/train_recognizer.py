@@ -52,7 +52,8 @@ from eat.features.alphabet import BLANK, character_error_rate, encode, greedy_de
 from eat.features.clip_audio import AudioRejected, read_clip_audio, read_normalised
 from eat.features.config import FeatureParams
 from eat.features.recognizer import CTCRecognizer, recognizer_input, save_recognizer, single_thread
-from eat.io.atomic import atomic_path, write_text_atomic
+from eat.io.atomic import write_text_atomic
+from eat.io.train_state import restore_training_state, save_training_state
 
 log = logging.getLogger(__name__)
 
@@ -161,26 +162,18 @@ class TrainState:
     step: int
     losses: list[float]
 
+    def _parts(self) -> dict:
+        return {"model": self.model, "optimiser": self.optimiser, "schedule": self.schedule}
+
     def save(self, path: Path, digest: str) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"digest": digest, "step": self.step, "losses": self.losses,
-                        "model": self.model.state_dict(), "optimiser": self.optimiser.state_dict(),
-                        "schedule": self.schedule.state_dict()}, tmp)
+        save_training_state(path, digest, self.step, self.losses, self._parts())
 
     def restore(self, path: Path, digest: str) -> bool:
         """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
-        if not path.is_file():
-            return False
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("digest") != digest:
-            log.info("%s: written for other parameters or data; training from scratch", path)
-            return False
-        self.model.load_state_dict(saved["model"])
-        self.optimiser.load_state_dict(saved["optimiser"])
-        self.schedule.load_state_dict(saved["schedule"])
-        self.step, self.losses = int(saved["step"]), [float(v) for v in saved["losses"]]
-        log.info("%s: resuming at step %d", path, self.step)
-        return True
+        resumed = restore_training_state(path, digest, self._parts())
+        if resumed is not None:
+            self.step, self.losses = resumed
+        return resumed is not None
 
 
 def new_state(params: FeatureParams) -> TrainState:

@@ -55,6 +55,7 @@ from tqdm import tqdm
 
 from eat.config import SyncExpertConfig
 from eat.io.atomic import atomic_path, write_text_atomic
+from eat.io.train_state import restore_training_state, save_training_state
 from eat.sync.offset import DEFAULT_VSHIFT, evaluate_offset
 from eat.sync.wav2lip_expert import (
     FACE_BOX,
@@ -247,24 +248,18 @@ class SyncTrainState:
         model = SyncExpert(cfg, n_mels)
         return cls(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), 0, [])
 
+    def _parts(self) -> dict:
+        return {"model": self.model, "optimiser": self.optimiser}
+
     def save(self, path: Path, digest: str) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"digest": digest, "step": self.step, "losses": self.losses,
-                        "model": self.model.state_dict(), "optimiser": self.optimiser.state_dict()}, tmp)
+        save_training_state(path, digest, self.step, self.losses, self._parts())
 
     def restore(self, path: Path, digest: str) -> bool:
         """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
-        if not path.is_file():
-            return False
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("digest") != digest:
-            log.info("%s: written for other parameters or data; training from scratch", path)
-            return False
-        self.model.load_state_dict(saved["model"])
-        self.optimiser.load_state_dict(saved["optimiser"])
-        self.step, self.losses = int(saved["step"]), [float(v) for v in saved["losses"]]
-        log.info("%s: resuming at step %d", path, self.step)
-        return True
+        resumed = restore_training_state(path, digest, self._parts())
+        if resumed is not None:
+            self.step, self.losses = resumed
+        return resumed is not None
 
 
 def train_steps(state: SyncTrainState, clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int, until: int,
