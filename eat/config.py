@@ -423,13 +423,15 @@ class EmotionControlConfig(_Section):
 
 
 class EvaluateConfig(_Section):
-    """The ``evaluate`` stages: how many test clips each protocol generates and scores (0 = all).
+    """The ``evaluate`` stages: how many test clips each protocol generates and scores (0 = all), and how many
+    are scored at once.
 
     The paper: MEAD's fixed 100-clip subset (84 emotional level-3 + 16 neutral) of 985; LRW's 25k test clips.
     """
 
     mead_clips: int = Field(ge=0)
     lrw_clips: int = Field(ge=0)
+    workers: int = Field(ge=0, le=64)   # clips scored in parallel (eat.parallel.map_clips): 0 = all CPUs, 1 = inline
 
 
 class OptimConfig(_Section):

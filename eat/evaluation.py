@@ -12,10 +12,22 @@ clip is loaded and its ground truth aligned once. Test sets (SPEC "Data and prot
 The MEAD videos are kept as ``videos/<uid>.mp4`` with their audio (user study, inspection).
 Scores per clip (metrics/): PSNR, SSIM, M-LMD, F-LMD on aligned 128² crops; the 5 FID frames; sync confidence
 and offset (lip-sync expert, or SyncNet v2 when its weights resolve); the emotion the classifier sees (MEAD).
+Clips are scored in parallel (:func:`eat.parallel.map_clips`, ``evaluate.workers``; one Ray session for the
+stage, the sync network loaded once per worker); the emotion classifier and FID run batched in the driver.
+
+Baselines: another method's videos, ``<baselines>/<method>/<uid>.mp4`` for the clips listed in
+``test_clips.csv`` (any size and length), are scored by the same code as ``baseline_<method>``. A missing or
+unreadable video leaves its clip out of that method's numbers, listed under ``skipped`` in its metrics.json.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +38,16 @@ import torch
 from eat.a2et.data import A2ETClip, a2et_table
 from eat.config import EMOTIONS, Params
 from eat.latent.pca import ExpressionBasis
+from eat.parallel import map_clips
+from eat.report.inputs import BASELINE_PREFIX
+from metrics.align import AlignedVideo, DetectorFactory
+from metrics.sync import SyncEmbedder
+from metrics.table import ImageResult
+
+log = logging.getLogger(__name__)
 
 DATASETS = ("MEAD", "LRW")
+TEST_CLIP_COLUMNS = ("dataset", "uid", "emotion", "frames", "audio", "source_uid", "source_video", "source_frame")
 
 
 def test_clips(params: Params, dataset: str, latent_table: Path | str, audio_table: Path | str,
@@ -41,6 +61,22 @@ def test_clips(params: Params, dataset: str, latent_table: Path | str, audio_tab
     table = a2et_table(latent_table, audio_table)
     table = evaluation_subset(table[(table.dataset == dataset) & (table.split == "test")].reset_index(drop=True), n)
     return load_clips(params, table, basis, str(latent_model), with_frames=True)
+
+
+def listed_clips(clips: list[A2ETClip], dataset: str, latent_table: Path | str, audio_table: Path | str
+                 ) -> list[dict]:
+    """Rows of ``test_clips.csv``: what another method needs to generate each test clip as ours are — the source
+    image (frame ``source_frame`` of ``source_video``, the aligned video of clip ``source_uid``: for MEAD the
+    neutral clip :func:`eat.adapt.data.neutral_sources` picks, for LRW the clip itself), the audio, the emotion."""
+    from eat.adapt.data import neutral_sources
+
+    table = a2et_table(latent_table, audio_table)
+    table = table[(table.dataset == dataset) & (table.split == "test")].reset_index(drop=True)
+    index = neutral_sources(table) if dataset == "MEAD" else np.arange(len(table))
+    source = {uid: table.uid[i] for uid, i in zip(table.uid, index, strict=True) if i >= 0}
+    aligned = dict(zip(table.uid, table.aligned, strict=True))
+    return [{"dataset": dataset, "uid": c.uid, "emotion": c.emotion, "frames": c.n_frames, "audio": c.audio,
+             "source_uid": source[c.uid], "source_video": aligned[source[c.uid]], "source_frame": 0} for c in clips]
 
 
 def relative(pe: np.ndarray, source_pe: np.ndarray) -> np.ndarray:
@@ -80,43 +116,6 @@ def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBa
                                                       z), half, relative=dataset == "LRW") for clip in clips]
 
 
-def aligned_truth(clips: list[A2ETClip]) -> dict[str, object]:
-    """Each clip's ground truth aligned once (metrics.align), reused for every model scored on it."""
-    from metrics.align import align_video, detector_factory
-
-    new_detector, out = detector_factory("mediapipe"), {}
-    for clip in clips:
-        detector = new_detector()
-        try:
-            out[clip.uid] = align_video(clip.frames, detector)
-        finally:
-            getattr(detector, "close", lambda: None)()
-    return out
-
-
-def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, truth: dict[str, object], embed,
-                classifier) -> tuple[pd.DataFrame, list]:
-    """(per-clip rows, their FID frame pairs) of ``videos`` against the clips' ground truth."""
-    from metrics.align import detector_factory
-    from metrics.emotion import predict_videos
-    from metrics.sync import AVClip, sync_score
-    from metrics.table import image_metrics, sync_row
-
-    new_detector = detector_factory("mediapipe")
-    column, embedder = embed
-    rows, fid = [], []
-    for video, clip in zip(videos, clips, strict=True):
-        result = image_metrics(clip.uid, video, clip.frames, new_detector, real_aligned=truth[clip.uid])
-        fid.append(result)
-        rows.append({**result.row, **sync_row(clip.uid, column, sync_score(AVClip(clip.uid, video, mel=clip.mel),
-                                                                            embedder)),
-                     "dataset": dataset, "emotion": clip.emotion})
-    table = pd.DataFrame(rows)
-    if dataset == "MEAD" and len(table):
-        table["emotion_pred"] = [EMOTIONS[i] for i in predict_videos(classifier, videos)]
-    return table, fid
-
-
 def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, folder: Path) -> None:
     """Each generated video as ``<uid>.mp4`` with its clip's audio (the user-study kit and the eye need them)."""
     from eat.io.media import read_audio, write_video
@@ -137,19 +136,166 @@ def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[
     return generate_adapted(Path(adaptation_dir) / name / "model.pt", params, basis, clips, dataset)
 
 
+def _align(new_detector: DetectorFactory, frames: np.ndarray) -> AlignedVideo:
+    from metrics.align import align_video
+
+    detector = new_detector()
+    try:
+        return align_video(frames, detector)
+    finally:
+        getattr(detector, "close", lambda: None)()
+
+
+def aligned_truth(clips: list[A2ETClip], new_detector: DetectorFactory, workers: int = 1) -> dict[str, AlignedVideo]:
+    """Each clip's ground truth aligned once (metrics.align), in parallel, reused for every model scored on it."""
+    outcomes = map_clips(partial(_align, new_detector), [c.frames for c in clips], desc="align ground truth",
+                         workers=workers)
+    failed = [f"{c.uid}: {o.error}" for c, o in zip(clips, outcomes, strict=True) if o.error is not None]
+    if failed:
+        raise RuntimeError("aligning the ground truth failed:\n" + "\n".join(failed))
+    return {c.uid: o.value for c, o in zip(clips, outcomes, strict=True)}
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """One video to score against its test clip: the input of one Ray task."""
+
+    uid: str
+    video: np.ndarray              # (T, H, W, 3) uint8 RGB, any size and length
+    truth: np.ndarray              # (T', S, S, 3) uint8, the clip's ground truth
+    truth_aligned: AlignedVideo    # its alignment (:func:`aligned_truth`)
+    mel: np.ndarray                # (T', n_mels), the clip's own audio, for the sync expert
+    audio: str                     # the clip's 16 kHz wav, for SyncNet v2
+
+
+@cache
+def sync_embedder(expert_path: str) -> tuple[str, SyncEmbedder]:
+    """(column, embedder) of :func:`metrics.sync.load_embedder`, loaded once per process (each Ray worker)."""
+    from metrics.sync import load_embedder
+
+    return load_embedder(expert_path=expert_path)
+
+
+@dataclass(frozen=True)
+class ClipScorer:
+    """Scores one :class:`ClipJob` (a Ray task): PSNR, SSIM, M-LMD, F-LMD and the FID frames on aligned crops
+    (the ground truth's alignment reused), then sync confidence against the clip's own audio. Torch and BLAS run
+    on one thread, as in a Ray worker, so the numbers are the same bits whether a clip is scored inline or on Ray."""
+
+    sync_expert: str
+    new_detector: DetectorFactory
+
+    def __call__(self, job: ClipJob) -> ImageResult:
+        from threadpoolctl import threadpool_limits
+
+        from eat.features.recognizer import single_thread
+        from eat.io.media import read_audio
+        from metrics.sync import AVClip, sync_score
+        from metrics.table import image_metrics, sync_row
+
+        with threadpool_limits(limits=1), single_thread():
+            result = image_metrics(job.uid, job.video, job.truth, self.new_detector, real_aligned=job.truth_aligned)
+            column, embed = sync_embedder(self.sync_expert)
+            samples = read_audio(job.audio, AVClip.rate)[0] if column == "Sync" else None
+            score = sync_score(AVClip(job.uid, job.video, mel=job.mel, samples=samples), embed)
+        return ImageResult({**result.row, **sync_row(job.uid, column, score)}, result.fid_fake, result.fid_real)
+
+
+def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, truth: dict[str, AlignedVideo],
+                scorer: ClipScorer, classifier, workers: int = 1) -> tuple[pd.DataFrame, list, dict[str, str]]:
+    """(per-clip rows, their FID frame pairs, {uid: why it failed}) of ``videos`` against the clips' ground truth:
+    :class:`ClipScorer` per clip in parallel, then the emotion classifier on the scored MEAD videos at once."""
+    from metrics.emotion import predict_videos
+
+    jobs = [ClipJob(c.uid, v, c.frames, truth[c.uid], c.mel, c.audio) for v, c in zip(videos, clips, strict=True)]
+    outcomes = map_clips(scorer, jobs, desc=f"score {dataset}", workers=workers)
+    ok = [i for i, o in enumerate(outcomes) if o.error is None]
+    table = pd.DataFrame([{**outcomes[i].value.row, "dataset": dataset, "emotion": clips[i].emotion} for i in ok])
+    if dataset == "MEAD" and len(table):
+        table["emotion_pred"] = [EMOTIONS[i] for i in predict_videos(classifier, [videos[i] for i in ok])]
+    return table, [outcomes[i].value for i in ok], {o.item.uid: o.error for o in outcomes if o.error is not None}
+
+
+def baseline_methods(baselines_dir: Path | str | None) -> list[str]:
+    """The methods with a folder under ``baselines_dir`` (none when it is unset or absent), sorted."""
+    folder = Path(baselines_dir) if baselines_dir else None
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder and folder.is_dir() else []
+
+
+def baseline_videos(folder: Path, clips: list[A2ETClip]) -> tuple[list[np.ndarray], list[A2ETClip], list[dict]]:
+    """(videos, their clips, skipped) of ``folder/<uid>.mp4`` for each clip, decoded at any size and length; a
+    missing or unreadable file is skipped (``{"uid", "path", "reason"}``), never the end of the run."""
+    from eat.io.media import MediaError, read_video
+
+    videos, kept, skipped = [], [], []
+    for clip in clips:
+        path = folder / f"{clip.uid}.mp4"
+        try:
+            videos.append(read_video(path))
+            kept.append(clip)
+        except MediaError as exc:
+            reason = " / ".join(line.strip() for line in str(exc).removeprefix(f"{path}: ").splitlines())
+            skipped.append({"uid": clip.uid, "path": str(path), "reason": reason})
+    return videos, kept, skipped
+
+
+def score_baseline(folder: Path, clips: list[A2ETClip], dataset: str, truth: dict[str, AlignedVideo],
+                   scorer: ClipScorer, classifier, workers: int = 1) -> tuple[pd.DataFrame, list, list[dict]]:
+    """(per-clip rows, FID frame pairs, skipped) of one baseline folder's videos of ``clips``: a clip whose video
+    is missing, unreadable or cannot be scored is skipped (``{"uid", "path", "reason"}``) with a warning."""
+    videos, kept, lost = baseline_videos(folder, clips)
+    rows, fid, failed = score_clips(videos, kept, dataset, truth, scorer, classifier, workers)
+    lost += [{"uid": uid, "path": str(folder / f"{uid}.mp4"), "reason": why.splitlines()[0]}
+             for uid, why in failed.items()]
+    for item in lost:
+        log.warning("baseline %s: %s clip %s left out: %s: %s", folder.name, dataset, item["uid"], item["path"],
+                    item["reason"])
+    return rows, fid, lost
+
+
+def summary(rows: pd.DataFrame, fid: list, space, dataset: str) -> dict[str, Any]:
+    """``"<dataset>/<metric>"`` aggregates of one model's per-clip rows and FID frames."""
+    from metrics.table import aggregate, fid_metric
+
+    numbers = aggregate(rows.drop(columns=["dataset"], errors="ignore")) | fid_metric(space, fid)
+    return {f"{dataset}/{k}": v for k, v in numbers.items()}
+
+
+def scoring_session(workers: int, address: str) -> AbstractContextManager:
+    """One Ray session for the whole stage (not one per model), so workers keep their loaded sync network."""
+    from eat.ray_runtime import ADDRESS_ENV, ray_session
+
+    return nullcontext() if workers == 1 else ray_session(os.environ.get(ADDRESS_ENV) or address,
+                                                          num_cpus=workers or None)
+
+
+def write_summary(numbers: dict[str, Any], path: Path, skipped: list[dict] | None = None) -> None:
+    """metrics.json (metrics.table.write_metrics); a baseline's also lists its ``skipped`` clips, a list that
+    ``dvc metrics`` ignores."""
+    from eat.io.atomic import write_text_atomic
+    from metrics.table import write_metrics
+
+    write_metrics(numbers, path)
+    if skipped is not None:
+        write_text_atomic(path, json.dumps(json.loads(path.read_text()) | {"skipped": skipped}, indent=2) + "\n")
+
+
 def evaluate_models(params: Params, models: list[str], *, latent_table: Path | str, audio_table: Path | str,
                     latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str,
                     adaptation_dir: Path | str, sync_expert: Path | str, emotion_classifier: Path | str,
-                    out_dir: Path | str) -> dict[str, dict[str, Any]]:
+                    out_dir: Path | str, baselines_dir: Path | str | None = None) -> dict[str, dict[str, Any]]:
     """Stage ``evaluate``: per dataset, load the test clips and align their ground truth once, then generate and
-    score them with every model; ``<out_dir>/<model>/`` gets metrics.json, the per-clip tables and MEAD videos."""
+    score them with every model, and score every baseline folder's videos of them; ``<out_dir>/<model>/`` gets
+    metrics.json, the per-clip tables and (our models) the MEAD videos; ``<out_dir>/test_clips.csv`` lists the
+    clips (what a baseline must generate)."""
     from tqdm import tqdm
 
     from eat.emotion.train import load_emotion_classifier
+    from eat.io.atomic import atomic_path
     from eat.weights import WeightsError
+    from metrics.align import detector_factory
     from metrics.fid import emotion_fan_features, inception_fid
-    from metrics.sync import load_embedder
-    from metrics.table import aggregate, fid_metric, write_metrics, write_rows
+    from metrics.table import write_rows
 
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     out_dir = Path(out_dir)
@@ -158,23 +304,39 @@ def evaluate_models(params: Params, models: list[str], *, latent_table: Path | s
         space = inception_fid()
     except WeightsError:
         space = emotion_fan_features(classifier)
-    embed = load_embedder(expert_path=sync_expert)
-    summaries: dict[str, dict[str, Any]] = {m: {} for m in models}
-    for dataset in DATASETS:
-        clips = test_clips(params, dataset, latent_table, audio_table, basis, latent_model,
-                           params.evaluate.mead_clips if dataset == "MEAD" else params.evaluate.lrw_clips)
-        if not clips:
-            continue
-        truth = aligned_truth(clips)
-        for name in tqdm(models, desc=f"evaluate {dataset}", unit="model"):
-            videos = model_videos(name, params, basis, clips, dataset, a2et_model=a2et_model,
-                                  latent_model=latent_model, adaptation_dir=adaptation_dir)
-            rows, fid = score_clips(videos, clips, dataset, truth, embed, classifier)
-            write_rows(rows, out_dir / name / f"{dataset.lower()}_clips.parquet")
-            if dataset == "MEAD":
-                write_videos(videos, clips, params.signal.fps, out_dir / name / "videos")
-            numbers = aggregate(rows.drop(columns=["dataset"])) | fid_metric(space, fid)
-            summaries[name] |= {f"{dataset}/{k}": v for k, v in numbers.items()}
-    for name, summary in summaries.items():
-        write_metrics(summary, out_dir / name / "metrics.json")
+    scorer, workers = ClipScorer(str(sync_expert), detector_factory("mediapipe")), params.evaluate.workers
+    methods = baseline_methods(baselines_dir)
+    summaries: dict[str, dict[str, Any]] = {m: {} for m in [*models, *(BASELINE_PREFIX + b for b in methods)]}
+    skipped: dict[str, list[dict]] = {BASELINE_PREFIX + b: [] for b in methods}
+    listing: list[dict] = []
+    with scoring_session(workers, params.ray.address):
+        for dataset in DATASETS:
+            clips = test_clips(params, dataset, latent_table, audio_table, basis, latent_model,
+                               params.evaluate.mead_clips if dataset == "MEAD" else params.evaluate.lrw_clips)
+            if not clips:
+                continue
+            listing += listed_clips(clips, dataset, latent_table, audio_table)
+            truth = aligned_truth(clips, scorer.new_detector, workers)
+            for name in tqdm(models, desc=f"evaluate {dataset}", unit="model"):
+                videos = model_videos(name, params, basis, clips, dataset, a2et_model=a2et_model,
+                                      latent_model=latent_model, adaptation_dir=adaptation_dir)
+                rows, fid, failed = score_clips(videos, clips, dataset, truth, scorer, classifier, workers)
+                if failed:
+                    raise RuntimeError(f"{name}: scoring {dataset} clips failed:\n" +
+                                       "\n".join(f"{uid}: {why}" for uid, why in failed.items()))
+                write_rows(rows, out_dir / name / f"{dataset.lower()}_clips.parquet")
+                if dataset == "MEAD":
+                    write_videos(videos, clips, params.signal.fps, out_dir / name / "videos")
+                summaries[name] |= summary(rows, fid, space, dataset)
+            for method in methods:
+                name = BASELINE_PREFIX + method
+                rows, fid, lost = score_baseline(Path(baselines_dir) / method, clips, dataset, truth, scorer,
+                                                 classifier, workers)
+                write_rows(rows, out_dir / name / f"{dataset.lower()}_clips.parquet")
+                summaries[name] |= summary(rows, fid, space, dataset) | {f"{dataset}/skipped": len(lost)}
+                skipped[name] += [{"dataset": dataset, **item} for item in lost]
+    with atomic_path(out_dir / "test_clips.csv") as tmp:
+        pd.DataFrame(listing, columns=list(TEST_CLIP_COLUMNS)).to_csv(tmp, index=False)
+    for name, numbers in summaries.items():
+        write_summary(numbers, out_dir / name / "metrics.json", skipped.get(name))
     return summaries

@@ -1,6 +1,7 @@
 """DVC stage ``evaluate``: generate the MEAD and LRW test clips with every model and score them (metrics/).
 
-Models: ground_truth, pretrain and params.yaml ``adaptation_runs`` (eat = the paper's model)."""
+Models: ground_truth, pretrain and params.yaml ``adaptation_runs`` (eat = the paper's model); every folder of
+``--baselines`` (another method's ``<uid>.mp4`` per test clip) is scored as ``baseline_<folder>``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def main() -> int:
     parser.add_argument("--adaptation", default="models/adaptation", help="folder of the variants' model.pt")
     parser.add_argument("--sync-expert", default="models/sync_expert/model.pt")
     parser.add_argument("--emotion-classifier", default="models/emotion_classifier/model.pt")
+    parser.add_argument("--baselines", default="data/baselines", help="<method>/<uid>.mp4: other methods' videos")
     parser.add_argument("--out", default="reports/evaluate", help="<model>/metrics.json, per-clip tables, videos")
     args = parser.parse_args()
 
@@ -32,7 +34,8 @@ def main() -> int:
         summaries = evaluate_models(params, models, latent_table=args.latent_table, audio_table=args.audio_table,
                                     latent_model=args.latent_model, pca_dir=args.pca, a2et_model=args.a2et,
                                     adaptation_dir=args.adaptation, sync_expert=args.sync_expert,
-                                    emotion_classifier=args.emotion_classifier, out_dir=args.out)
+                                    emotion_classifier=args.emotion_classifier, out_dir=args.out,
+                                    baselines_dir=args.baselines)
         for name, summary in summaries.items():
             shown = {k: v for k, v in summary.items() if k.split("/")[-1] in ("PSNR", "M-LMD", "Sync_expert", "Sync",
                                                                              "Acc_emo")}

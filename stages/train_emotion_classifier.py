@@ -22,7 +22,8 @@ def main() -> int:
     def body() -> None:
         params = load_params(args.params)
         result = train_emotion_classifier(params.emotion_classifier, params.seed, args.pose_table, args.out,
-                                          args.metrics, stop_after=args.stop_after)
+                                          args.metrics, stop_after=args.stop_after,
+                                          frame_size=params.signal.image_size)
         if "stopped_at" in result:
             print(f"train_emotion_classifier: stopped at step {result['stopped_at']} -> {args.out}/train_state.pt")
             return

@@ -15,6 +15,7 @@ import torch
 
 from eat.a2et.data import WindowSampler, a2et_table
 from eat.a2et.train import RenderingParts, build_a2et, load_clips, save_model
+from eat.adapt.control import rises_with_intensity
 from eat.adapt.data import adaptation_clips, fraction_mask, neutral_sources
 from eat.adapt.generate import clip_keypoints, emotion_codes, generate_clip, intensity_mix, latent_code
 from eat.adapt.train import Trainer, adaptation_losses, loss_weights
@@ -34,6 +35,15 @@ def test_neutral_sources_prefer_the_same_sentence_then_the_identity():
     table = _table([("A", "neutral", "001"), ("A", "neutral", "002"), ("A", "happy", "002"), ("A", "sad", "009"),
                     ("B", "angry", "001")])
     assert neutral_sources(table).tolist() == [0, 1, 1, 0, -1]
+
+
+def test_intensity_control_needs_a_real_rise_not_noise():
+    assert rises_with_intensity([0.10, 0.20, 0.35, 0.50, 0.80])
+    assert rises_with_intensity([0.10, 0.2, 0.1995, 0.3, 0.4])                  # a 5e-4 dip is noise
+    assert not rises_with_intensity([0.0424] * 5)                               # flat: not controlled
+    assert not rises_with_intensity([0.0424, 0.0424, 0.04241, 0.04241, 0.04241])  # rises by 1e-5 only
+    assert not rises_with_intensity([0.1, 0.3, 0.2, 0.4, 0.5])                 # falls on the way
+    assert not rises_with_intensity([0.5, 0.4, 0.3, 0.2, 0.1])
 
 
 def test_fraction_mask_keeps_a_share_of_every_emotion_deterministically():

@@ -23,9 +23,17 @@ import pytest
 import torch
 
 from eat.config import EMOTIONS, EmotionClassifierConfig, SyncExpertConfig, deep_merge, read_yaml, write_yaml_atomic
-from eat.emotion.train import emotion_tables, load_emotion_classifier, train_emotion_classifier
+from eat.emotion.emotion_fan import face_crops
+from eat.emotion.train import (
+    emotion_tables,
+    frames_tensor,
+    load_emotion_classifier,
+    read_face_crops,
+    train_emotion_classifier,
+)
 from eat.io.arrays import write_npz
 from eat.io.media import write_video
+from eat.latent.data import read_aligned_frames
 from eat.sync.offset import evaluate_offset
 from eat.sync.train import (
     LABEL,
@@ -237,12 +245,25 @@ def test_emotion_classifier_trains_writes_model_and_metrics_and_resumes_bit_for_
     assert {**json.loads((root / "er" / "m.json").read_text()), "resumed_at_step": 0} == saved
 
 
+def test_emotion_training_crops_are_the_crops_acc_emo_judges(fixture):
+    # Trained on what it will judge: frames at the test videos' resolution, face box cut and resized by the same
+    # function metrics.emotion applies to generated videos (only uint8 rounding apart).
+    train, _ = emotion_tables(fixture["pose"])
+    path = train.aligned.iloc[0]
+    crops = read_face_crops(path, 24, frame_size=SIZE // 2)
+    judged = face_crops(frames_tensor(read_aligned_frames(path, SIZE // 2)), 24).movedim(-3, -1).numpy()
+    assert crops.shape == (FRAMES, 24, 24, 3) and crops.dtype == np.uint8
+    assert np.abs(crops / 255.0 - judged).max() <= 0.5 / 255 + 1e-6
+    assert not np.array_equal(crops, read_face_crops(path, 24))          # the stored-resolution path differs
+
+
 def test_emotion_classifier_learns_the_fixture_colours(fixture):
     # The fixture's emotion is the face colour: 80 SGD steps fit the training clips and beat chance on the
-    # held-out identity (3 clips, so the held-out bar is loose).
+    # held-out identity (3 clips, so the held-out bar is loose); frames at half the stored size, as the
+    # pipeline trains it for its 64² test videos.
     root = fixture["root"]
     result = train_emotion_classifier(_emotion_cfg(steps=80, checkpoint_every=80), 0, fixture["pose"],
-                                      root / "emo_long", root / "el" / "m.json")
+                                      root / "emo_long", root / "el" / "m.json", frame_size=SIZE // 2)
     assert result["train_loss_last"] < 0.5 * result["train_loss_first"]
     assert result["train_accuracy"] == 1.0
     assert result["acc_emo_ground_truth"] >= 2 / 3 > result["acc_emo_chance"]

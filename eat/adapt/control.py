@@ -41,9 +41,24 @@ def interpolation_strip(model: EmotionalModel, clip: A2ETClip, start: str, end: 
     return cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
 
 
+MIN_RISE = 0.01
+"""Probability gain from intensity 0 to 1 below which an emotion does not count as controlled: an untrained
+renderer moves the classifier's output by ~1e-6, which a bare "non-decreasing" test would call monotonic."""
+STEP_TOLERANCE = 1e-3
+"""A dip between neighbouring intensities smaller than this is classifier noise, not a fall."""
+
+
+def rises_with_intensity(probability: list[float]) -> bool:
+    """Whether the target emotion's probability rises with intensity: no step falls by more than
+    :data:`STEP_TOLERANCE` and the whole range gains at least :data:`MIN_RISE`."""
+    p = np.asarray(probability, np.float64)
+    return bool(np.all(np.diff(p) >= -STEP_TOLERANCE) and p[-1] - p[0] >= MIN_RISE)
+
+
 def intensity_response(model: EmotionalModel, clips: list[A2ETClip], classifier, intensities: np.ndarray,
                        seed: int, half: int) -> dict[str, dict]:
-    """Per non-neutral emotion: the classifier's mean probability of it at each intensity, and monotonicity."""
+    """Per non-neutral emotion: the classifier's mean probability of it at each intensity, its gain from the
+    first to the last intensity, Spearman's rho, and :func:`rises_with_intensity`."""
     from metrics.emotion import video_probabilities
 
     z = latent_code(model, seed)
@@ -57,7 +72,7 @@ def intensity_response(model: EmotionalModel, clips: list[A2ETClip], classifier,
             means.append(float(video_probabilities(classifier, videos)[:, index].mean()))
         rho = spearmanr(intensities, means).statistic if np.ptp(means) > 0 else 0.0
         out[emotion] = {"probability": [round(m, 4) for m in means], "spearman": round(float(rho), 4),
-                        "monotonic": bool(np.all(np.diff(means) >= 0))}
+                        "rise": round(means[-1] - means[0], 4), "monotonic": rises_with_intensity(means)}
     return out
 
 

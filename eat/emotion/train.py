@@ -2,7 +2,8 @@
 
 Data: the MEAD clips of the pose-stage table, ``train`` split for training and ``test`` split (EAMM's
 test identities) held out; the label of a clip is its ``emotion`` in :data:`eat.config.EMOTIONS`
-order. Face frames are the aligned mp4 read at ``input_size``² and held in memory (the miniature is
+order. Face frames are the aligned mp4 downscaled to the resolution of the videos the classifier will judge
+(``signal.image_size``), its face box resized to ``input_size``², held in memory (the miniature is
 small; at MEAD scale a streaming reader would replace :func:`load_emotion_clips`).
 
 Objective (Emotion-FAN's ``fan_afew_traintest.py``): ``train_frames`` frames per clip, each mirrored with
@@ -46,9 +47,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from eat.config import EMOTIONS, EmotionClassifierConfig
-from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, load_emotion_fan
+from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, face_crops, load_emotion_fan
 from eat.io.atomic import atomic_path, write_text_atomic
 from eat.io.train_state import restore_training_state, save_training_state
+from eat.latent.data import read_aligned_frames
 
 STATE_FILE = "train_state.pt"
 CHANCE = 1 / len(EMOTIONS)
@@ -96,23 +98,32 @@ def emotion_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, test
 
 
-def read_face_crops(path: Path | str, size: int) -> np.ndarray:
-    """(T, size, size, 3) uint8: the :data:`~eat.emotion.emotion_fan.FACE_BOX` of every frame of an aligned mp4,
-    read at its stored resolution and area-resized (cv2; :func:`~eat.emotion.emotion_fan.face_crops` does the
-    same on tensors, for generated frames)."""
+def read_face_crops(path: Path | str, size: int, frame_size: int | None = None) -> np.ndarray:
+    """(T, size, size, 3) uint8: the :data:`~eat.emotion.emotion_fan.FACE_BOX` of every frame of an aligned mp4.
+
+    ``frame_size`` None: the box is cut at the stored resolution and area-resized (cv2). ``frame_size`` S: the
+    frames are first area-downscaled to S² — the resolution of the test and generated videos the classifier
+    will judge (``signal.image_size``; :mod:`eat.evaluation`) — and the box is cut and resized by
+    :func:`~eat.emotion.emotion_fan.face_crops`, exactly as :func:`metrics.emotion.video_probabilities` does.
+    A classifier trained on sharp 256²-sourced crops and tested on 64² ones lost a quarter of its accuracy."""
+    if frame_size is not None:
+        frames = read_aligned_frames(path, frame_size)
+        crops = face_crops(frames_tensor(frames), size)
+        return crops.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1).numpy()
     reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     frames = reader.get_batch(list(range(len(reader)))).asnumpy()
     x0, y0, x1, y1 = box_pixels(frames.shape[1], frames.shape[2], FACE_BOX)
     return np.stack([cv2.resize(f[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA) for f in frames])
 
 
-def load_emotion_clips(table: pd.DataFrame, size: int) -> list[EmotionClip]:
-    """Read every row's face crops at ``size``² (:func:`read_face_crops`)."""
+def load_emotion_clips(table: pd.DataFrame, size: int, frame_size: int | None = None) -> list[EmotionClip]:
+    """Read every row's face crops at ``size``² from frames at ``frame_size``² (:func:`read_face_crops`)."""
     clips = []
     for row in tqdm(table.itertuples(index=False), total=len(table), desc="read clips", unit="clip", mininterval=10):
         if not Path(row.aligned).is_file():
             raise FileNotFoundError(f"clip {row.uid}: {row.aligned} not found; re-run the crop_align stage")
-        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion), read_face_crops(row.aligned, size)))
+        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion),
+                                 read_face_crops(row.aligned, size, frame_size)))
     return clips
 
 
@@ -272,19 +283,20 @@ def load_emotion_classifier(path: Path | str, device: str | torch.device = "cpu"
 
 def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table: Path | str, out_dir: Path | str,
                              metrics_path: Path | str, stop_after: int | None = None,
-                             weights_dir: Path | str | None = None) -> dict:
+                             weights_dir: Path | str | None = None, frame_size: int | None = None) -> dict:
     """Stage ``train_emotion_classifier``: train (or resume) on MEAD's train split, save ``model.pt``, evaluate
     on its test split.
 
     ``stop_after``: end after that many steps (checkpoint written, no model or metrics), as a run
     killed right after a checkpoint would; returns ``{"stopped_at": step}`` then. ``weights_dir``:
-    where :func:`~eat.emotion.emotion_fan.load_emotion_fan` looks for the Emotion-FAN file.
+    where :func:`~eat.emotion.emotion_fan.load_emotion_fan` looks for the Emotion-FAN file. ``frame_size``:
+    the resolution of the videos it will judge (:func:`read_face_crops`); None = the stored aligned frames.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
     train_table, test_table = emotion_tables(pose_table)
-    train = load_emotion_clips(train_table, cfg.input_size)
-    held = load_emotion_clips(test_table, cfg.input_size)
+    train = load_emotion_clips(train_table, cfg.input_size, frame_size)
+    held = load_emotion_clips(test_table, cfg.input_size, frame_size)
     loaded = time.perf_counter()
 
     state = EmotionTrainState.new(cfg, seed, weights_dir)

@@ -1,4 +1,4 @@
-"""Encode video and audio with the ffmpeg binary that ``imageio-ffmpeg`` ships.
+"""Encode (and decode) video and audio with the ffmpeg binary that ``imageio-ffmpeg`` ships.
 
 No system ffmpeg is needed. Outputs are bit-exact (no encoder version or
 timestamps in the container, one encoder thread), so the same frames and
@@ -112,3 +112,28 @@ def read_audio(path: Path | str, rate: int | None = None) -> tuple[np.ndarray, i
         raise MediaError(f"{path}: cannot decode audio: {proc.stderr.decode(errors='replace').strip()[-400:]}")
     samples, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     return samples, int(sr)
+
+
+def read_video(path: Path | str) -> np.ndarray:
+    """Decode every frame of the first video stream of any file ffmpeg reads: (T, H, W, 3) uint8 RGB, stored size.
+
+    The pixels decord gives (both use ffmpeg's rgb24 conversion), at any frame size (decord fails on some small
+    ones). The whole stream is decoded once first: an error anywhere in it (a truncated file) raises, rather than
+    returning the frames before it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: video file not found")
+    check = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null",
+                            "-"], capture_output=True, check=False)
+    if check.returncode != 0 or check.stderr.strip():
+        raise MediaError(f"{path}: cannot decode video: {check.stderr.decode(errors='replace').strip()[-400:]}")
+    try:
+        frames = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        width, height = next(frames)["size"]
+        video = [np.frombuffer(frame, np.uint8).reshape(height, width, 3) for frame in frames]
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise MediaError(f"{path}: cannot decode video: {exc}") from exc
+    if not video:
+        raise MediaError(f"{path}: no video frames")
+    return np.stack(video)
