@@ -14,6 +14,7 @@ from eat.config import EMOTIONS
 VARIANTS = ["eat", "prompts_none", "prompts_shallow", "prompt_only", "prompt_edn", "loss_per", "loss_per_lat",
             "loss_per_lat_sync", "edn_random", "data_25", "data_50"]
 MISSING = "prompts_shallow"      # no evaluation file: its row must say so
+FACELESS = "loss_per"             # no face found in its videos: face-aligned metrics null, and said why
 CURVES = ("eat", "data_25", "data_50")
 
 
@@ -57,7 +58,11 @@ def write_fixture(root: Path, baseline: str | None = "wav2lip") -> Path:
     reports = root / "reports"
     models = ["ground_truth", "pretrain", *VARIANTS] + ([f"baseline_{baseline}"] if baseline else [])
     for i, model in enumerate(models):
-        if model != MISSING:
+        if model == FACELESS:
+            write(reports / "evaluate" / model / "metrics.json", evaluate_metrics(i) | {
+                f"{d}/{k}": 0 if k == "face_frames" else None
+                for d in ("MEAD", "LRW") for k in ("face_frames", "PSNR", "SSIM", "M-LMD", "F-LMD", "FD_emotion_fan")})
+        elif model != MISSING:
             write(reports / "evaluate" / model / "metrics.json", evaluate_metrics(i))
     for v in VARIANTS:
         write(reports / "adaptation" / v / "metrics.json",

@@ -14,7 +14,7 @@ import yaml
 from eat.report.build import build_report
 from eat.report.paper_numbers import PaperNumbers
 from tests.conftest import REPO
-from tests.report_fixture import MISSING, write_fixture
+from tests.report_fixture import FACELESS, MISSING, write_fixture
 
 SHARES = {"mapper": 5.296, "edn": 1.172, "eam": 0.382, "adaptation": 6.851}   # test_a2et_models checks the real ones
 
@@ -69,6 +69,14 @@ def test_missing_model_is_marked_with_its_reason(built):
     assert all(c.ours is None for c in row.cells)
     assert str(reports / "evaluate" / MISSING / "metrics.json") in row.note
     assert any(MISSING in n for n in tables["T4"].notes)
+
+
+def test_metrics_absent_for_want_of_a_face_say_so(built):
+    _, _, _, tables = built
+    row = next(r for r in tables["T6"].rows if r.key == FACELESS)
+    assert row.cells[0].ours is None and row.cells[1].ours is not None           # PSNR absent, Sync present
+    assert any(n.startswith("+L_per: PSNR absent: the landmark detector found no face") for n in tables["T6"].notes)
+    assert not any("no face" in n for n in tables["T1_MEAD"].notes)              # models with faces: no note
 
 
 def test_ablation_and_emotion_tables(built):

@@ -64,6 +64,19 @@ def _missing_note(results: RunResults, model: str) -> str | None:
     return None if loaded.ok else loaded.reason
 
 
+FACE_METRICS = ("PSNR", "SSIM", "FID", "M-LMD", "F-LMD")
+
+
+def _no_face_note(results: RunResults, model: str, dataset: str, metrics: Sequence[str]) -> str | None:
+    """Why a model's face-aligned metrics are absent: the detector found no face in any of its frames, and the
+    official protocol skips such frames (metrics.align)."""
+    absent = [m for m in metrics if m in FACE_METRICS]
+    if not absent or results.metric(model, f"{dataset}/face_frames") != 0:
+        return None
+    return (f"{', '.join(absent)} absent: the landmark detector found no face in any of its generated frames "
+            "(face_frames 0), and the protocol scores only frames with a face on both sides.")
+
+
 def metric_table(table_id: str, title: str, results: RunResults, paper: PaperNumbers, flags: list[Flag],
                  dataset: str, rows: Sequence[tuple[str, str]], metrics: Sequence[str], caption: str,
                  notes: Sequence[str] = ()) -> Table:
@@ -84,8 +97,9 @@ def metric_table(table_id: str, title: str, results: RunResults, paper: PaperNum
                               paper.get(table_id, model, metric.paper), comparable=comparable))
         note = _missing_note(results, model)
         out_rows.append(Row(model, row_label, cells, note))
-        if note:
-            extra.append(f"{row_label}: {note}")
+        for why in (note, _no_face_note(results, model, dataset, metrics)):
+            if why:
+                extra.append(f"{row_label}: {why}")
     table = Table(table_id, title, columns, out_rows, caption, extra, for_table(flags, table_id))
     if not table.has_paper:
         table.notes.insert(0, NOT_RECORDED)
