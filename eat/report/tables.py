@@ -67,10 +67,10 @@ def _missing_note(results: RunResults, model: str) -> str | None:
 FACE_METRICS = ("PSNR", "SSIM", "FID", "M-LMD", "F-LMD")
 
 
-def _no_face_note(results: RunResults, model: str, dataset: str, metrics: Sequence[str]) -> str | None:
+def _no_face_note(results: RunResults, model: str, dataset: str, columns: Sequence[Column]) -> str | None:
     """Why a model's face-aligned metrics are absent: the detector found no face in any of its frames, and the
     official protocol skips such frames (metrics.align)."""
-    absent = [m for m in metrics if m in FACE_METRICS]
+    absent = [c.label for c in columns if c.key in FACE_METRICS]
     if not absent or results.metric(model, f"{dataset}/face_frames") != 0:
         return None
     return (f"{', '.join(absent)} absent: the landmark detector found no face in any of its generated frames "
@@ -97,7 +97,7 @@ def metric_table(table_id: str, title: str, results: RunResults, paper: PaperNum
                               paper.get(table_id, model, metric.paper), comparable=comparable))
         note = _missing_note(results, model)
         out_rows.append(Row(model, row_label, cells, note))
-        for why in (note, _no_face_note(results, model, dataset, metrics)):
+        for why in (note, _no_face_note(results, model, dataset, columns)):
             if why:
                 extra.append(f"{row_label}: {why}")
     table = Table(table_id, title, columns, out_rows, caption, extra, for_table(flags, table_id))
