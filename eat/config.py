@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 EMOTIONS: tuple[str, ...] = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
 """MEAD's eight emotions, in the official EAT label order (ang, con, dis, fea, hap, neu, sad, sur)."""
 
-# EAMM's MEAD test identities (Ji et al., SIGGRAPH 2022), used by EAT's evaluation (SPEC.md).
+# EAMM's MEAD test identities (Ji et al., SIGGRAPH 2022), used by EAT's evaluation (docs/paper_notes.md §6).
 MEAD_TEST_IDENTITIES: tuple[str, ...] = ("M003", "M030", "W009", "W015")
 
 
@@ -96,6 +96,7 @@ class VoxSynthConfig(_RecordingConfig):
     identities: int = Field(ge=1)
     videos_per_identity: int = Field(ge=1)
     utterances_per_video: int = Field(ge=1)
+    frames: int | None = Field(default=None, ge=11)   # clip length cap (many short clips); None = whole sentence
 
 
 class SynthConfig(_Section):
@@ -141,7 +142,7 @@ class NormaliseConfig(_Section):
 
 
 class CropAlignConfig(_Section):
-    """Face crop and alignment (the official preprocessing, SPEC.md): one box per clip or a smoothed track."""
+    """Face crop and alignment (the official rule, docs/paper_notes.md §1): one box per clip or a smoothed track."""
 
     backend: Literal["mediapipe", "fan"]
     fan_weights: str                         # local FAN checkpoint for backend "fan" (see eat/weights.py)
@@ -155,7 +156,7 @@ class CropAlignConfig(_Section):
 
 
 class SignalConfig(_Section):
-    """Common signal format after normalisation (SPEC.md, Signals): video, audio, mel, window."""
+    """Common signal format after normalisation (docs/paper_notes.md §1): video, audio, mel, window."""
 
     fps: float = Field(gt=0)
     audio_rate: int = Field(ge=8000)
@@ -177,8 +178,8 @@ class SignalConfig(_Section):
 class LatentConfig(_Section):
     """3D keypoint model (OSFV / face-vid2vid) network sizes, after the official EAT configuration.
 
-    ``configs/paper.yaml`` holds the official values (SPEC.md, "Facts from the official
-    implementation"); the default profile shrinks widths and depths for 2 CPU cores.
+    ``configs/paper.yaml`` holds the official values (docs/paper_notes.md §2, §9);
+    the default profile shrinks widths and depths for 2 CPU cores.
     """
 
     num_kp: int = Field(ge=1)                 # k canonical keypoints (official 15)
@@ -251,12 +252,14 @@ class LatentTrainConfig(_Section):
     keypoint_prior_distance: float = Field(gt=0)    # D_t: keypoints closer than this are pushed apart
     keypoint_prior_depth: float                     # z_t: target mean depth of the keypoints
     headpose_weight: float = Field(ge=0)
+    headpose_labels: Literal["estimated", "groundtruth"] = "estimated"   # pose stage (PnP) / synthetic sidecars
     deformation_prior_weight: float = Field(ge=0)   # used in osfv mode, removed in enhanced mode (the paper)
     face_l1_weight: float = Field(ge=0)             # enhanced mode: L1 on the face region
     l1_weight: float = Field(default=0.0, ge=0)     # osfv mode: L1 on the whole frame (0 = OSFV's objective)
     face_margin: float = Field(ge=0)                # face mask = landmark hull grown by this fraction of its size
     flip_probability: float = Field(ge=0, le=1)     # OSFV augmentation: horizontal flip of a pair (0.5)
     color_jitter: list[float] = Field(min_length=4, max_length=4)   # brightness, contrast, saturation, hue (0.1 each)
+    colour_strength: float = Field(default=0.0, ge=0, le=1)   # channel permutation + gain/offset (0 = OSFV's off)
     affine_sigma: float = Field(ge=0)               # equivariance warp: random affine and TPS strengths
     tps_sigma: float = Field(ge=0)
     tps_points: int = Field(ge=2)
@@ -322,7 +325,7 @@ class A2ETConfig(_Section):
 class A2ETPhaseConfig(_Section):
     """One A2ET training phase: steps, batch and the loss weights of L = λ_lat L_lat + λ_sync L_sync + λ_rec L_rec.
 
-    Official weights (SPEC.md): phase 1 pca 10, latent 10; phase 2 perceptual [10]×5, latent 25, pca 25,
+    Official weights (docs/paper_notes.md §4): phase 1 pca 10, latent 10; phase 2 perceptual [10]×5, latent 25, pca 25,
     L1 1, sync 25. A phase with every rendering weight 0 never renders (the latent phase).
     """
 
@@ -382,7 +385,7 @@ class AdaptationVariant(_Section):
 
 class AdaptationTrainConfig(_Section):
     """The ``train_adaptation`` stage (Sec. 3.2, 3.3): only mapper, EDN and EAM train; official loss weights
-    (SPEC.md): perceptual [10]×5, latent 100 (keypoints only), L1 10, sync 10."""
+    (docs/paper_notes.md §4): perceptual [10]×5, latent 100 (keypoints only), L1 10, sync 10."""
 
     steps: int = Field(ge=1)
     batch_size: int = Field(ge=1)             # runs of sync_expert.frames consecutive frames
@@ -443,7 +446,7 @@ class OptimConfig(_Section):
 
 
 class AudioFeaturesConfig(_Section):
-    """The ``audio_features`` stage: mel, MFCC and speech features per clip (SPEC.md "Signals")."""
+    """The ``audio_features`` stage: mel, MFCC and speech features per clip (docs/paper_notes.md §1)."""
 
     n_mfcc: int = Field(ge=1, le=80)
     speech_backend: Literal["ctc", "deepspeech"]   # ctc: offline substitute; deepspeech: the paper's
@@ -493,7 +496,7 @@ class SyncExpertConfig(_Section):
     """Wav2Lip-style lip-sync expert for L_sync (Sec. 3.3; eat/sync/wav2lip_expert.py) and its training.
 
     Wav2Lip's expert sees 5 frames of the lower half of a 96² face and a 16-frame window of its
-    80 fps mel; our mel has one frame per video frame (SPEC.md "Signals"), so the same 0.2 s is
+    80 fps mel; our mel has one frame per video frame (docs/paper_notes.md §1), so the same 0.2 s is
     ``mel_frames`` = ``frames`` = 5 mel frames. Out-of-sync training pairs displace the audio
     window by ``negative_min_shift`` … ``negative_max_shift`` frames (either sign).
     """

@@ -2,7 +2,7 @@
 
 Models: ``pretrain`` (A2ET after both phases, no emotion), every adaptation variant (``eat`` is the paper's),
 and ``ground_truth`` (the test videos themselves: the reference rows). One stage scores them all, so each test
-clip is loaded and its ground truth aligned once. Test sets (SPEC "Data and protocol"):
+clip is loaded and its ground truth aligned once. Test sets (docs/paper_notes.md §7):
 
 - MEAD test identities: each clip generated from a *neutral* source of its identity, with its own audio, its
   ground-truth head pose and (adapted models) its emotion; predicted absolute keypoints.

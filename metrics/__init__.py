@@ -1,7 +1,7 @@
 """The metric suite behind the paper's tables (Tables 1, 3–8): PSNR, SSIM, FID, M-LMD / F-LMD, Sync, Acc_emo.
 
 One module per metric, pure functions of arrays plus thin readers; the protocol is evaluation_eat's
-(SPEC.md, "Facts from the official implementation"):
+(docs/paper_notes.md §7):
 
 - :mod:`metrics.align` — face crop and alignment (128² crops) shared by PSNR, SSIM, FID and LMD.
 - :mod:`metrics.image` — PSNR and SSIM (scikit-image), frame pairing.

@@ -1,7 +1,7 @@
 """Face crop and alignment of generated and ground-truth frames: the 128² crops behind PSNR, SSIM, FID and LMD.
 
-Official protocol (evaluation_eat ``utils_crop.crop_and_align``; SPEC.md "Facts from the official
-implementation"): per frame, 68 landmarks (dlib there), a similarity transform that maps the frame's
+Official protocol (evaluation_eat ``utils_crop.crop_and_align``;
+docs/paper_notes.md §7): per frame, 68 landmarks (dlib there), a similarity transform that maps the frame's
 nose and eye landmarks onto a fixed 68-point template, a warp, a 128×128 crop; a frame where either
 video has no face is skipped. Both videos go through the same code and the same detector.
 

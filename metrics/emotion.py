@@ -1,6 +1,6 @@
 """Acc_emo (Tables 1, 3, 7): emotion accuracy of generated videos under the Emotion-FAN classifier.
 
-Official protocol (evaluation_eat ``test_emotion_acc.py``; SPEC.md): one prediction per video from all
+Official protocol (evaluation_eat ``test_emotion_acc.py``; docs/paper_notes.md §7): one prediction per video from all
 its face frames (Emotion-FAN's frame attention), accuracy = share of videos whose prediction is the
 emotion the video was generated with; Table 7 breaks it down per emotion. The classifier is the one
 this pipeline fine-tunes on MEAD train (eat/emotion/train.py); on ground-truth test videos it gives

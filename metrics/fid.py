@@ -1,6 +1,6 @@
 """FID (Table 1): Fréchet distance between Inception features of generated and ground-truth face crops.
 
-Official protocol (evaluation_eat ``test_fid.py``; SPEC.md): per video, the aligned 128² crops
+Official protocol (evaluation_eat ``test_fid.py``; docs/paper_notes.md §7): per video, the aligned 128² crops
 (:mod:`metrics.align`) of frames ``linspace(0, n, min(n, 5), endpoint=False)``
 (:func:`sample_indices`), 2048-d Inception pool features, pooled over all videos of the set, then
 ``‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½)`` (:func:`frechet_distance`; agrees with pytorch-fid's

@@ -1,6 +1,6 @@
 """M-LMD and F-LMD (Tables 1, 3): landmark distance between generated and ground-truth faces.
 
-Official protocol (evaluation_eat ``test_lmd.py``; SPEC.md): per frame pair, the 68 landmarks of each
+Official protocol (evaluation_eat ``test_lmd.py``; docs/paper_notes.md §7): per frame pair, the 68 landmarks of each
 aligned 128² crop (:mod:`metrics.align`, the same detector on both sides); the mouth set (iBUG 48–67,
 20 points) and the face set (all 68) are each mean-centred on their own centroid, without scaling;
 the distance is the mean over points of the Euclidean distance, averaged over the frames where both

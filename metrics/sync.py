@@ -1,7 +1,7 @@
 """Sync confidence and AV offset (Tables 1, 3, 6) the syncnet_python way, with a pluggable embedder.
 
 Official protocol (evaluation_eat ``test_sync_conf.py`` → syncnet_python ``SyncNetInstance.evaluate``;
-SPEC.md): per video, per-window video and audio embeddings, the mean distance curve over audio
+docs/paper_notes.md §7): per video, per-window video and audio embeddings, the mean distance curve over audio
 offsets of ±15 frames, offset = argmin, confidence = median − min of the curve; the table reports
 the mean confidence over videos. The curve and its reading are :func:`eat.sync.offset.evaluate_offset`;
 this module only chooses the embedder and narrows the search on short clips.

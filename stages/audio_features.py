@@ -1,4 +1,4 @@
-"""DVC stage ``audio_features``: log-mel, MFCC and speech features per normalised clip (SPEC.md "Signals")."""
+"""DVC stage ``audio_features``: log-mel, MFCC and speech features per normalised clip (docs/paper_notes.md §1)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,6 @@ forward shapes, prompt semantics, EDN initialisation and the adaptation split.""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -17,12 +15,11 @@ from eat.models.adaptation import (
     parameter_shares,
 )
 from eat.models.keypoint_detector import KeypointDetector
-from eat.models.latent import official_state_dict_shapes, parameter_count
+from eat.models.latent import official_manifest, official_state_dict_shapes, parameter_count
 from eat.models.repos_net import RePosNet
 from tests.conftest import REPO
 
-OFFICIAL_SHAPES = REPO.parent / "shared" / "official_eat_state_dict_shapes.json"
-# SPEC.md, "Measured on the official architecture"
+# docs/paper_notes.md §9: parameter counts of the official architecture
 OFFICIAL_PARAMETERS = {"audio2kptransformer": 47_414_639, "sidetuning": 2_386_077, "emotionprompt": 10_777_600}
 JDC_PARAMETERS = 5_248_067
 EAM_PARAMETERS = 836 + 836 + 776_696   # 3D EAM + feature EAM + the audio encoder's decoder norm layers
@@ -100,9 +97,9 @@ def _manifest_diff(ours: dict[str, list[int]], theirs: dict[str, list[int]]) -> 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL_PARAMETERS))
 def test_paper_profile_state_dict_is_the_official_checkpoint_layout(paper_modules, name):
-    theirs = json.loads(OFFICIAL_SHAPES.read_text())[name]
+    theirs = official_manifest()[name]
     diff = _manifest_diff(official_state_dict_shapes(paper_modules[name]), theirs)
-    assert not diff, f"{name} differs from {OFFICIAL_SHAPES.name}:\n{diff}"
+    assert not diff, f"{name} differs from the official manifest:\n{diff}"
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL_PARAMETERS))

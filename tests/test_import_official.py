@@ -1,14 +1,12 @@
 """``eat import-official`` (eat/generate/official.py) against checkpoints with the official key names and shapes.
 
-Full size: every tensor of ../shared/official_eat_state_dict_shapes.json at configs/paper.yaml sizes (~250 M numbers)
+Full size: every tensor of eat/models/official_shapes.json at configs/paper.yaml sizes (~250 M numbers)
 as a stride-0 view of one number per key — the files hold the real names and shapes but a few bytes per tensor,
 and each key's own value shows where it lands. Micro size: real random tensors of our own networks in the
 official layout, converted and loaded back into the adapted model.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -17,9 +15,10 @@ import torch
 from eat.config import deep_merge, parse_params, read_yaml
 from eat.generate.official import ImportError_, import_official
 from eat.models.adaptation import adaptation_group
+from eat.models.latent import official_manifest
 from tests.conftest import REPO, micro_params
 
-OFFICIAL_SHAPES = json.loads((REPO.parent / "shared" / "official_eat_state_dict_shapes.json").read_text())
+OFFICIAL_SHAPES = official_manifest()
 LATENT = ("generator", "kp_detector", "he_estimator")
 FINAL = ("generator", "kp_detector", "audio2kptransformer", "sidetuning", "emotionprompt")
 
@@ -28,8 +27,6 @@ def _official_modules() -> dict[str, dict[str, torch.Tensor]]:
     """Every official tensor as a stride-0 view; value = the key's index (int64 for BatchNorm's counters)."""
     out, i = {}, 0
     for module, shapes in OFFICIAL_SHAPES.items():
-        if module.startswith("_"):
-            continue
         out[module] = {}
         for name, shape in shapes.items():
             i += 1
@@ -97,6 +94,15 @@ def test_missing_key_wrong_shape_and_extra_key_are_reported_per_key(tmp_path, pa
     assert checks["sidetuning"].unexpected == ["extra.weight [3]"] and checks["sidetuning"].ok
     assert "missing: predictor.down_blocks.down0.conv.bias [64]" in str(err.value)
     assert not (tmp_path / "out").exists()      # nothing written when the import fails
+
+
+def test_official_files_at_the_small_profile_fail_with_a_pointer_to_the_paper_profile(tmp_path):
+    modules = _official_modules()
+    (tmp_path / "official").mkdir()
+    torch.save({m: modules[m] for m in LATENT} | {"epoch": 274}, tmp_path / "official" / "pretrain_new_274.pth.tar")
+    with pytest.raises(ImportError_) as err:
+        import_official(tmp_path / "official", tmp_path / "out", parse_params(read_yaml(REPO / "params.yaml")))
+    assert "official release's layout" in str(err.value) and "configs/paper.yaml" in str(err.value)
 
 
 def test_converted_micro_checkpoint_loads_into_the_adapted_model(tmp_path):

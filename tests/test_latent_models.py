@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -22,11 +21,10 @@ from eat.models.keypoints import (
     make_coordinate_grid,
     rotation_matrix,
 )
-from eat.models.latent import LatentNetworks, official_state_dict_shapes, parameter_count
+from eat.models.latent import LatentNetworks, official_manifest, official_state_dict_shapes, parameter_count
 from tests.conftest import REPO
 
-OFFICIAL_SHAPES = REPO.parent / "shared" / "official_eat_state_dict_shapes.json"
-# SPEC.md, "Measured on the official architecture"
+# docs/paper_notes.md §9: parameter counts of the official architecture
 OFFICIAL_PARAMETERS = {"generator": 100_989_012, "kp_detector": 41_940_047, "he_estimator": 30_254_838}
 
 
@@ -70,10 +68,10 @@ def _manifest_diff(ours: dict[str, list[int]], theirs: dict[str, list[int]]) -> 
 
 @pytest.mark.parametrize("name", ["generator", "kp_detector", "he_estimator"])
 def test_paper_profile_state_dict_is_the_official_checkpoint_layout(paper_networks, name):
-    theirs = json.loads(OFFICIAL_SHAPES.read_text())[name]
+    theirs = official_manifest()[name]
     ours = official_state_dict_shapes(getattr(paper_networks, name))
     diff = _manifest_diff(ours, theirs)
-    assert not diff, f"{name} differs from {OFFICIAL_SHAPES.name}:\n{diff}"
+    assert not diff, f"{name} differs from the official manifest:\n{diff}"
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL_PARAMETERS))
@@ -93,7 +91,7 @@ def test_paper_profile_shapes_at_256(paper_networks):
         volume = paper_networks.generator.appearance(frame)
         out = paper_networks.generator.render(volume, kp, kp, e0)
     assert kp.shape == (1, 15, 3)
-    assert volume.shape == (1, 32, 16, 64, 64)        # SPEC.md: the 3D EAM acts on (B, 32, 16, 64, 64)
+    assert volume.shape == (1, 32, 16, 64, 64)        # docs/paper_notes.md §5: the 3D EAM acts on (B, 32, 16, 64, 64)
     assert out["prediction"].shape == (1, 3, 256, 256)
     assert out["occlusion_map"].shape == (1, 1, 64, 64)
 

@@ -3,7 +3,7 @@ model so that its talking heads match a text description, with CLIP in place of 
 
     L = λ_clip (1 − cos(CLIP_img(frames), CLIP_txt(text))) + λ_lat ‖K − K̂‖² + λ_sync L_sync
 
-Official weights (SPEC.md, "Facts from the official implementation"): clip 100, latent 10, sync 10. Only the
+Official weights (docs/paper_notes.md §4): clip 100, latent 10, sync 10. Only the
 mapper and the EAMs (3D EAM, feature EAM, the audio encoder's AdaIN layers) move; EDN, prompts' consumers and every
 pretrained tensor stay frozen, CLIP included.
 

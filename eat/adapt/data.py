@@ -1,4 +1,4 @@
-"""Adaptation data (Sec. 3.2, SPEC "Data and protocol"): MEAD clips with an emotion label, each generated from a
+"""Adaptation data (Sec. 3.2; docs/paper_notes.md §6): MEAD clips with an emotion label, each generated from a
 *neutral* source image of the same identity, as at test time.
 
 The source of an emotional clip is the first frame of the neutral clip of the same identity and sentence (else

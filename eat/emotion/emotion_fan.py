@@ -1,5 +1,5 @@
 """Emotion-FAN (Meng, Peng, Wang & Qiao, "Frame Attention Networks for Facial Expression Recognition in
-Videos", ICIP 2019): the emotion classifier behind Acc_emo (SPEC.md; Tables 1, 3, 7).
+Videos", ICIP 2019): the emotion classifier behind Acc_emo (docs/paper_notes.md §7; Tables 1, 3, 7).
 
 Facts from its public code (Open-Debin/Emotion-FAN ``Code/Model.py``, ``Demo_AFEW_Attention.py``,
 ``fan_afew_traintest.py``) and EAT's evaluation (yuangan/evaluation_eat, ``_acc_test.py``):
@@ -46,8 +46,8 @@ OFFICIAL_WIDTH = 64
 
 FACE_BOX: tuple[float, float, float, float] = (0.2, 0.3, 0.8, 0.9)
 """The face inside an aligned crop, (x0, y0, x1, y1) as fractions of its side: Emotion-FAN classifies face
-crops, not our loose 2.1×-face-width crop. By the crop rule (SPEC.md) the 68 landmarks span x ≈ 0.26…0.74,
-y ≈ 0.38…0.86 of the side (measured on the embedded data); the margin keeps raised brows and the chin."""
+crops, not our loose 2.1×-face-width crop. By the crop rule (docs/paper_notes.md §1) the 68 landmarks span
+x ≈ 0.26…0.74, y ≈ 0.38…0.86 of the side (measured on the embedded data); the margin keeps raised brows and the chin."""
 
 
 def box_pixels(h: int, w: int, box: tuple[float, ...]) -> tuple[int, int, int, int]:

@@ -1,4 +1,4 @@
-"""Audio features of the paper's inputs (SPEC.md "Signals"): acoustic (log-mel, MFCC) and speech features.
+"""Audio features of the paper's inputs (docs/paper_notes.md §1): acoustic (log-mel, MFCC) and speech features.
 
 ``spectral`` (frame-aligned mel/MFCC) → ``speech`` (backend interface, per-frame windows of 50 fps
 logits) with two backends, ``deepspeech`` (the paper's DeepSpeech 0.1.0, optional) and

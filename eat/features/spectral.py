@@ -5,7 +5,7 @@ exactly ``T · hop`` samples (``hop = audio_rate / fps``, 640 at 16 kHz / 25 fps
 stage guarantees the length). Analysis frame ``j`` of hop ``h`` and window ``w`` is *centred on
 its own hop*: it covers samples ``[h·j + h/2 − w/2, h·j + h/2 + w/2)``, zeros outside the clip,
 so a clip always gives exactly ``len(samples) / h`` frames and frame ``j`` is centred on the
-audio of step ``j``. For the paper's mel (SPEC.md "Signals": 80 mels, n_fft 2048, window = hop =
+audio of step ``j``. For the paper's mel (docs/paper_notes.md §1: 80 mels, n_fft 2048, window = hop =
 640) the frames do not overlap: mel frame ``i`` is the audio of video frame ``i``, samples
 ``[640 i, 640 (i + 1))``, Hann-windowed and zero-padded to 2048 points; ``T`` mel frames for
 ``T`` video frames. (The official EAT code uses torchaudio's ``center=True`` STFT, whose frame

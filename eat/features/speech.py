@@ -1,7 +1,7 @@
 """Speech (semantic) features S: recogniser logits at 50 fps, cut into one window per video frame.
 
 The paper feeds A2ET with the outputs of a speech recogniser (DeepSpeech) run on the audio
-(SPEC.md "Signals"); the official code stores DeepSpeech 0.1.0's 29 character logits at 50 fps
+(docs/paper_notes.md §1); the official code stores DeepSpeech 0.1.0's 29 character logits at 50 fps
 as 16-step windows per video frame, ``(T, 16, 29)`` per clip. Two backends produce the logits:
 
 * ``deepspeech`` (:mod:`eat.features.deepspeech`): the paper's DeepSpeech 0.1.0 frozen graph,

@@ -1,6 +1,6 @@
 """``eat import-official``: the official EAT checkpoints → this project's model files.
 
-The official release (SPEC.md, "Facts from the official implementation") has three torch checkpoints, each a dict
+The official release (docs/paper_notes.md §11) has three torch checkpoints, each a dict
 of module state dicts under the module names (plus optimiser states and the epoch), and the PCA basis:
 
 * ``pretrain_new_274.pth.tar`` — the latent backbone: ``generator``, ``kp_detector``, ``he_estimator`` (role
@@ -35,6 +35,7 @@ import torch
 
 from eat.config import Params
 from eat.io.atomic import write_text_atomic
+from eat.models.latent import official_manifest
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,12 @@ def expected_shapes(params: Params) -> dict[str, dict[str, list[int]]]:
         nets = ExpressionNetworks.from_params(params)
     modules |= {k: getattr(nets, k) for k in EXPRESSION_PARTS}
     return {k: {n: list(t.shape) for n, t in m.state_dict().items()} for k, m in modules.items()}
+
+
+def official_layout(module: str, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` has exactly the names and shapes the official release stores under ``module``."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return {k: list(v.shape) for k, v in state.items()} == official_manifest().get(module)
 
 
 def check_module(module: str, state: dict[str, torch.Tensor], expected: dict[str, list[int]], source: str
@@ -218,6 +225,9 @@ def import_official(ckpt_dir: Path | str, out_dir: Path | str, params: Params, t
     if absent:
         raise ImportError_(f"{ckpt_dir}: no checkpoint holds {', '.join(absent)} (the latent model)", report)
     if not report.ok:
+        if all(official_layout(m.module, checkpoints[m.source][m.module]) for m in report.modules):
+            report.notes.append("every module has the official release's layout (eat/models/official_shapes.json): "
+                                "the parameters differ from the paper's sizes; import with configs/paper.yaml")
         raise ImportError_("the official checkpoints do not fit this project's networks at the given profile:\n"
                            + report.text(), report)
 

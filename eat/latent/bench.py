@@ -1,8 +1,10 @@
 """``make bench latent``: speed of the latent model on this machine (training step, rendering, keypoints).
 
 Measured at the default profile (what ``make repro`` trains) and at the paper profile (the
-official widths at 256², whose generator forward SPEC.md times at 8.1 s per frame on this
-2-core CPU with the official code). Random inputs: the networks' cost does not depend on them.
+official widths at 256², whose generator forward the official code runs at 8.1 s per frame on a
+2-core CPU). Random inputs: the networks' cost does not depend on them. Each training step's FLOPs are
+split by box (keypoint detector, head-pose estimator, RePos-Net and its parts, discriminator, VGG19), so
+the next change to the recipe is measured the same way.
 """
 
 from __future__ import annotations
@@ -40,7 +42,15 @@ def _render_seconds(nets: LatentNetworks, size: int, batch: int, repeat: int) ->
             "kp_detector_s_per_frame": round(_seconds(lambda: nets.kp_detector(source), repeat), 5)}
 
 
-def _train_step_seconds(params: Params, repeat: int) -> float:
+# the boxes whose share of a training step the bench reports (module paths under FlopCounterMode)
+FLOP_PARTS = {"keypoint detector": "KeypointDetector", "head-pose estimator": "HeadPoseExpressionEstimator",
+              "RePos-Net": "RePosNet", "RePos-Net: dense motion": "RePosNet.dense_motion_network",
+              "RePos-Net: SPADE decoder": "RePosNet.decoder", "discriminator": "MultiScaleDiscriminator",
+              "VGG19 (perceptual loss)": "VGG19Features"}
+
+
+def _train_step(params: Params):
+    """One training step of the enhanced variant on random frames, as a closure (the stage's own objective)."""
     cfg, size = params.latent_train, params.signal.image_size
     trainer = Trainer(params.latent, cfg, params.optim, params.seed, torch.device("cpu"))
     vgg, _ = load_vgg19("substitute", params.seed)
@@ -54,12 +64,42 @@ def _train_step_seconds(params: Params, repeat: int) -> float:
         trainer.opt_g.zero_grad()
         sum(terms.values()).backward()
         trainer.opt_g.step()
-        d_loss = objective.discriminator_loss(trainer.nets, batch, prediction)
-        trainer.opt_d.zero_grad()
-        d_loss.backward()
-        trainer.opt_d.step()
+        if cfg.gan_weight > 0:
+            d_loss = objective.discriminator_loss(trainer.nets, batch, prediction)
+            trainer.opt_d.zero_grad()
+            d_loss.backward()
+            trainer.opt_d.step()
 
-    return _seconds(step, repeat)
+    return step
+
+
+def flop_split(params: Params) -> dict:
+    """GFLOP of one training step (forward + backward) and each box's share, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = _train_step(params)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    counts = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    total = counts.get("Global", 0)
+    return {"gflop_per_step": round(total / 1e9, 2),
+            "share": {part: round(counts.get(path, 0) / total, 3) if total else 0.0
+                      for part, path in FLOP_PARTS.items()}}
+
+
+def cpu_kind() -> str:
+    """The instruction-set class that sets a CPU step's speed here: AMX, AVX512-BF16, AVX512 or AVX2."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    flags = set(flags)
+    for kind, flag in (("AMX", "amx_bf16"), ("AVX512-BF16", "avx512_bf16"), ("AVX512", "avx512f"), ("AVX2", "avx2")):
+        if flag in flags:
+            return kind
+    return "other"
 
 
 def bench_latent(params_path: str) -> dict:
@@ -68,7 +108,8 @@ def bench_latent(params_path: str) -> dict:
     torch.set_num_threads(threads)
     result: dict = {"threads": threads, "default_profile": {
         "image_size": params.signal.image_size, "batch_size": params.latent_train.batch_size,
-        "train_step_s": round(_train_step_seconds(params, repeat=5), 3),
+        "train_step_s": round(_seconds(_train_step(params), repeat=5), 3),
+        "flops": flop_split(params), "cpu_flags": cpu_kind(),
         **_render_seconds(LatentNetworks.from_config(params.latent).eval(), params.signal.image_size, 8, 5)}}
     paper = parse_params(deep_merge(read_yaml(params_path), read_yaml("configs/paper.yaml")), "paper profile")
     result["paper_profile"] = {"image_size": paper.signal.image_size,

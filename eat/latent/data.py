@@ -82,6 +82,33 @@ def load_bank(table: pd.DataFrame, size: int, aligned_size: int) -> FrameBank:
                      np.concatenate(clip_ids), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
+def groundtruth_head_pose(bank: FrameBank, frames_table: Path | str) -> FrameBank:
+    """The bank with (yaw, pitch, roll) replaced by the synthetic data's exact pose (``groundtruth/frames.parquet``).
+
+    OSFV supervises the head-pose estimator with a pretrained HopeNet's estimates; on the embedded data the
+    renderer's own sidecars give the exact angles instead, a labelled substitute for HopeNet. Normalised frame
+    i (time i / fps) takes the raw frame nearest in time, as the preprocessing evaluation does. Every clip of
+    the bank must have ground truth (training clips of the synthetic datasets).
+    """
+    frames_table = Path(frames_table)
+    if not frames_table.is_file():
+        raise FileNotFoundError(f"{frames_table}: no ground-truth head pose; latent_train.headpose_labels: "
+                                "groundtruth works only on the embedded synthetic data (use 'estimated')")
+    gt = pd.read_parquet(frames_table, columns=["clip_id", "frame", "yaw", "pitch", "roll"])
+    clips_path = frames_table.with_name("clips.parquet")
+    gt_fps = pd.read_parquet(clips_path, columns=["clip_id", "fps"]).set_index("clip_id").fps
+    by_clip = {k: g.sort_values("frame")[["yaw", "pitch", "roll"]].to_numpy(np.float32)
+               for k, g in gt.groupby("clip_id")}
+    pose = bank.pose.copy()
+    for c, row in enumerate(bank.clips.itertuples(index=False)):
+        if row.clip_id not in by_clip:
+            raise ValueError(f"{frames_table}: no ground truth for clip {row.clip_id}")
+        angles, idx = by_clip[row.clip_id], bank.clip_frames(c)
+        src = np.clip(np.round(np.arange(len(idx)) / row.fps * gt_fps[row.clip_id]).astype(int), 0, len(angles) - 1)
+        pose[idx, :3] = angles[src]
+    return FrameBank(bank.clips, bank.frames, bank.landmarks, pose, bank.clip, bank.start)
+
+
 def neutral_partners(clips: pd.DataFrame) -> np.ndarray:
     """(C,) index of the neutral clip of the same dataset, identity and sentence, or −1 (none, or neutral itself)."""
     neutral = {(r.dataset, r.identity, r.sentence): i for i, r in enumerate(clips.itertuples(index=False))
@@ -138,6 +165,31 @@ def make_batch(bank: FrameBank, source: np.ndarray, driving: np.ndarray,
 
 
 @dataclass(frozen=True)
+class ColourAugmentation:
+    """A strong random colour transform, the same on every image it is given (a source and its driving frame).
+
+    A random permutation of the RGB channels, then per channel a gain in [1 − 0.4·s, 1 + 0.4·s] and an offset
+    in [−0.2·s, 0.2·s] (s = ``strength``; 0 = off). Few training identities leave a renderer memorising
+    their palettes; recoloured pairs force it to carry the source's colours to the output instead (the plain
+    autoencoder reference of :mod:`eat.latent.probe`: held-out PSNR 22 → 28 dB on four identities). The
+    transform is the same on source and driving, so what the model must learn (motion) is unchanged.
+    """
+
+    strength: float
+
+    def __call__(self, images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] → the same images recoloured with one draw of ``rng``."""
+        if self.strength <= 0:
+            return images
+        order = rng.permutation(3)
+        gain = 1 + 0.4 * self.strength * rng.uniform(-1, 1, 3)
+        offset = 0.2 * self.strength * rng.uniform(-1, 1, 3)
+        gain_t = torch.as_tensor(gain, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        offset_t = torch.as_tensor(offset, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        return (images[:, order] * gain_t + offset_t).clamp(0, 1)
+
+
+@dataclass(frozen=True)
 class Augmentation:
     """OSFV's training augmentation, applied identically to the source and driving frame of a pair.
 
@@ -153,11 +205,13 @@ class Augmentation:
     contrast: float
     saturation: float
     hue: float
+    colour: ColourAugmentation = ColourAugmentation(0.0)
 
     @classmethod
     def from_config(cls, cfg) -> Augmentation:
-        """From :class:`eat.config.LatentTrainConfig` (``flip_probability``, ``color_jitter``)."""
-        return cls(cfg.flip_probability, *cfg.color_jitter)
+        """From :class:`eat.config.LatentTrainConfig` (``flip_probability``, ``color_jitter``,
+        ``colour_strength``)."""
+        return cls(cfg.flip_probability, *cfg.color_jitter, ColourAugmentation(cfg.colour_strength))
 
     def __call__(self, batch: Batch, rngs: list[np.random.Generator]) -> Batch:
         """Augment each pair ``b`` with its own generator ``rngs[b]`` (so the draw does not depend on sharding)."""
@@ -176,6 +230,6 @@ class Augmentation:
             pair = tf.adjust_brightness(pair, 1 + factors[0])
             pair = tf.adjust_contrast(pair, 1 + factors[1])
             pair = tf.adjust_saturation(pair, 1 + factors[2])
-            pair = tf.adjust_hue(pair, factors[3]).clamp(0, 1)
+            pair = self.colour(tf.adjust_hue(pair, factors[3]).clamp(0, 1), rng)
             source[b], driving[b] = pair[0], pair[1]
         return Batch(source, driving, landmarks, pose)

@@ -29,6 +29,8 @@ from eat.latent.data import FrameBank, neutral_partners, to_tensor
 from eat.latent.losses import face_mask
 from eat.models.keypoints import compose_keypoints
 from eat.models.latent import LatentNetworks
+from eat.preprocess.landmarks import make_detector
+from metrics.align import detect
 
 matplotlib.use("Agg")
 
@@ -85,7 +87,8 @@ def moving_frames(displacement: np.ndarray) -> np.ndarray:
 
 def _summary(s: dict[str, np.ndarray], keep: np.ndarray) -> dict:
     model, copy = s["model"][keep], s["copy"][keep]
-    return {"frames": int(keep.sum()), "psnr": round(float(model.mean()), 3),
+    found = {"face_found_fraction": round(float(s["found"][keep].mean()), 3)} if "found" in s else {}
+    return {"frames": int(keep.sum()), "psnr": round(float(model.mean()), 3), **found,
             "psnr_copy_source": round(float(copy.mean()), 3),
             "psnr_gain_db": round(float(model.mean() - copy.mean()), 3),
             "psnr_face": round(float(s["model_face"][keep].mean()), 3),
@@ -97,21 +100,31 @@ def _summary(s: dict[str, np.ndarray], keep: np.ndarray) -> dict:
             "face_better_than_copy": round(float((s["model_face"][keep] > s["copy_face"][keep]).mean()), 3)}
 
 
+def faces_found(images: torch.Tensor, backend: str) -> np.ndarray:
+    """(B,) bool: whether the metrics' landmark detector (:func:`metrics.align.detect`) finds a face in each
+    generated frame (B, 3, S, S) — a renderer whose output no detector reads cannot be scored by Table 1."""
+    frames = (images.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    return ~np.isnan(detect(frames, make_detector(backend))).any(axis=(1, 2))
+
+
 def evaluate(nets: LatentNetworks, bank: FrameBank, frames_per_clip: int, margin: float,
-             device: torch.device | str = "cpu") -> tuple[dict, dict[str, dict]]:
+             device: torch.device | str = "cpu", face_detector: str | None = None) -> tuple[dict, dict[str, dict]]:
     """Metrics over all clips of ``bank`` and, per identity, one example (source, driving, generated) for figures.
 
     Per source setting (``same_clip``, ``neutral_source``): PSNR of the model and of the copied
     source over whole frames, the face region and the mouth region (landmarks 48–67, hull grown by
     ``MOUTH_MARGIN``); ``<setting>_moving`` repeats them on the frames :func:`moving_frames` selects.
     ``autoencode`` renders every scored frame from itself (identity motion): the decoder's fidelity.
+    With ``face_detector`` (a landmark backend), each setting also reports ``face_found_fraction``.
     """
     nets.eval()
     partner = neutral_partners(bank.clips)
-    fields = ("model", "copy", "model_face", "copy_face", "model_mouth", "copy_mouth", "displacement")
+    fields = ("model", "copy", "model_face", "copy_face", "model_mouth", "copy_mouth", "displacement") + \
+        (("found",) if face_detector else ())
     scores: dict[str, dict[str, list[np.ndarray]]] = {s: {f: [] for f in fields}
                                                       for s in ("same_clip", "neutral_source")}
-    autoencode: dict[str, list[np.ndarray]] = {"psnr": [], "psnr_face": []}
+    autoencode: dict[str, list[np.ndarray]] = {"psnr": [], "psnr_face": []} | (
+        {"face_found_fraction": []} if face_detector else {})
     examples: dict[str, dict] = {}
     for c, row in enumerate(bank.clips.itertuples(index=False)):
         driving_idx = scored_frames(bank, c, frames_per_clip)
@@ -122,6 +135,8 @@ def evaluate(nets: LatentNetworks, bank: FrameBank, frames_per_clip: int, margin
         itself = reenact_pairs(nets, driving, driving)
         autoencode["psnr"].append(psnr(itself, driving).cpu().numpy())
         autoencode["psnr_face"].append(psnr(itself, driving, mask).cpu().numpy())
+        if face_detector:
+            autoencode["face_found_fraction"].append(faces_found(itself, face_detector))
         sources = {"same_clip": int(bank.start[c])}
         if partner[c] >= 0:
             sources["neutral_source"] = int(bank.start[partner[c]])
@@ -134,6 +149,8 @@ def evaluate(nets: LatentNetworks, bank: FrameBank, frames_per_clip: int, margin
                 out[kind].append(psnr(image, driving).cpu().numpy())
                 out[f"{kind}_face"].append(psnr(image, driving, mask).cpu().numpy())
                 out[f"{kind}_mouth"].append(psnr(image, driving, mouth).cpu().numpy())
+            if face_detector:
+                out["found"].append(faces_found(generated, face_detector))
             out["displacement"].append(np.linalg.norm(landmarks[:, MOUTH] - bank.landmarks[s, MOUTH], axis=-1).mean(-1))
             if name == "neutral_source" and row.level == max(bank.clips.level) and row.identity not in examples:
                 examples[row.identity] = {"clip": row.clip_id, "source": source[0], "driving": driving,

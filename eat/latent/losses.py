@@ -30,14 +30,17 @@ def perceptual_loss(real_pyramid: Mapping[float, torch.Tensor], fake_pyramid: Ma
 
     Σ_scales Σ_l weights[l] · mean |VGG_l(real) − VGG_l(fake)| over the pyramid levels
     ``{scale: (B, 3, h, w)}`` in [0, 1] (from :class:`eat.models.pyramid.ImagePyramid`) and the
-    five layers relu1_1 … relu5_1. The real image is a constant target (no gradient).
+    five layers relu1_1 … relu5_1. The real image is a constant target (no gradient). VGG19 runs only up to
+    the deepest layer with a non-zero weight.
     """
+    depth = max((i + 1 for i, w in enumerate(weights) if w), default=0)
     terms = []
-    for scale, real in real_pyramid.items():
+    for scale, real in (real_pyramid.items() if depth else ()):
         with torch.no_grad():
-            real_feats = vgg(real.detach())
-        fake_feats = vgg(fake_pyramid[scale])
-        terms += [w * (fr - ff).abs().mean() for w, fr, ff in zip(weights, real_feats, fake_feats, strict=True) if w]
+            real_feats = vgg(real.detach(), depth)
+        fake_feats = vgg(fake_pyramid[scale], depth)
+        terms += [w * (fr - ff).abs().mean() for w, fr, ff in zip(weights[:depth], real_feats, fake_feats, strict=True)
+                  if w]
     return torch.stack(terms).sum() if terms else next(iter(fake_pyramid.values())).new_zeros(())
 
 

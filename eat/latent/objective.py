@@ -77,8 +77,14 @@ class Objective:
                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
         cfg = self.cfg
         canonical = nets.kp_detector(batch.source)
-        pose_source = nets.he_estimator(batch.source)
-        pose_driving = nets.he_estimator(batch.driving)
+        # one estimator call on source, driving (and the equivariance warp of driving): one BatchNorm batch
+        images = [batch.source, batch.driving]
+        if cfg.equivariance_weight > 0:
+            warp = RandomWarp(batch.driving.shape[0], cfg.affine_sigma, cfg.tps_sigma, cfg.tps_points,
+                              generator=torch.Generator().manual_seed(step_seed))
+            images.append(warp.warp_image(batch.driving))
+        pose_source, pose_driving, *pose_warped = nets.he_estimator(torch.cat(images)).split([len(batch.source)] *
+                                                                                              len(images))
         kp_source = compose_keypoints(canonical, *pose_source.transform())
         kp_driving = compose_keypoints(canonical, *pose_driving.transform())
         prediction = nets.generator(batch.source, kp_source, kp_driving)["prediction"]
@@ -101,10 +107,7 @@ class Objective:
             terms["gan"] = cfg.gan_weight * hinge_generator_loss(disc_fake)
             terms["feature_matching"] = feature_matching_loss(disc_real, disc_fake, cfg.feature_matching_weight)
         if cfg.equivariance_weight > 0:
-            warp = RandomWarp(batch.driving.shape[0], cfg.affine_sigma, cfg.tps_sigma, cfg.tps_points,
-                              generator=torch.Generator().manual_seed(step_seed))
-            warped = warp.warp_image(batch.driving)
-            kp_warped = compose_keypoints(canonical, *nets.he_estimator(warped).transform())
+            kp_warped = compose_keypoints(canonical, *pose_warped[0].transform())
             terms["equivariance"] = cfg.equivariance_weight * equivariance_loss(kp_driving, kp_warped, warp)
         terms["keypoint_prior"] = cfg.keypoint_prior_weight * keypoint_prior_loss(
             kp_driving, cfg.keypoint_prior_distance, cfg.keypoint_prior_depth)

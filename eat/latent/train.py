@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params
+from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params, read_yaml
 from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
-from eat.latent.data import Augmentation, FrameBank, PairSampler, load_bank, make_batch
+from eat.latent.data import Augmentation, FrameBank, PairSampler, groundtruth_head_pose, load_bank, make_batch
 from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
 from eat.models.latent import LatentNetworks
@@ -228,8 +228,27 @@ def training_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]
     return train, held
 
 
+HEADPOSE_LABELS = {"estimated": "the pose stage's PnP estimates (OSFV: a pretrained HopeNet)",
+                   "groundtruth": "substitute: the synthetic data's exact head pose, training split only "
+                                  "(OSFV: a pretrained HopeNet)"}
+
+
+def recipe_deviations(cfg: LatentTrainConfig, paper_profile: Path | str | None) -> dict[str, dict]:
+    """The ``latent_train`` loss, optimiser and augmentation keys whose value differs from ``configs/paper.yaml``
+    (OSFV's / the official recipe): ``{key: {"here": value, "paper": value}}``, for metrics and reports."""
+    if paper_profile is None or not Path(paper_profile).is_file():
+        return {}
+    paper = (read_yaml(Path(paper_profile)).get("latent_train") or {})
+    here = cfg.model_dump()
+    skip = {"steps", "batch_size", "num_workers", "threads_per_worker", "checkpoint_every", "log_every", "bf16",
+            "eval_frames_per_clip", "eval_batch_size", "vgg_weights"}
+    return {k: {"here": here[k], "paper": v} for k, v in sorted(paper.items())
+            if k in here and k not in skip and here[k] != v}
+
+
 def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Path | str,
-                 reports_dir: Path | str, init: Path | str | None = None) -> dict[str, Any]:
+                 reports_dir: Path | str, init: Path | str | None = None,
+                 paper_profile: Path | str | None = "configs/paper.yaml") -> dict[str, Any]:
     """Stage ``train_latent@<mode>``: train or resume, save ``model.pt``, log, held-out metrics and figures.
 
     ``init``: a ``model.pt`` to start from (the enhanced variant refines the trained osfv one, as the
@@ -251,6 +270,8 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
                          f"images at signal.image_size {size}; VGG19 needs at least {MIN_VGG_INPUT} px (it pools 16×)")
     train_clips, held_clips = training_tables(pose_table)
     bank = load_bank(train_clips, size, aligned)
+    if cfg.headpose_labels == "groundtruth":
+        bank = groundtruth_head_pose(bank, Path(params.data.transcripts).with_name("frames.parquet"))
     loaded = time.perf_counter()
     init = Path(init) if init else None
     if init is not None and not init.is_file():
@@ -264,14 +285,14 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
                                "image_size": size, "train_clips": len(train_clips),
                                "train_frames": len(bank.frames), "steps": state["step"],
                                "loss_first": state["log"][0]["total"], "loss_last": state["log"][-1]["total"],
-                               "vgg19": state["vgg"], "heldout": {"clips": 0}}
+                               "vgg19": state["vgg"], "headpose_labels": HEADPOSE_LABELS[cfg.headpose_labels],
+                               "deviations_from_paper_profile": recipe_deviations(cfg, paper_profile),
+                               "heldout": {"clips": 0}}
     if not held_clips.empty:
         nets = load_inference_model(out_dir / "model.pt")
         held = load_bank(held_clips, size, aligned)
-        metrics["heldout"], examples = evaluate(nets, held, cfg.eval_frames_per_clip, cfg.face_margin)
-        torch.manual_seed(params.seed)   # the networks as training started: how much did it learn?
-        metrics["heldout_at_step_0"] = evaluate(LatentNetworks.from_config(params.latent), held,
-                                                cfg.eval_frames_per_clip, cfg.face_margin)[0]
+        metrics["heldout"], examples = evaluate(nets, held, cfg.eval_frames_per_clip, cfg.face_margin,
+                                                face_detector=params.crop_align.backend)
         for identity, example in examples.items():
             save_side_by_side(example, reports_dir / "heldout" / f"{identity}.png",
                               f"latent model ({mode}), held-out identity {identity}")

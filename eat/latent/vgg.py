@@ -67,10 +67,11 @@ class VGG19Features(nn.Module):
         """Always eval: the loss network is fixed."""
         return super().train(False)
 
-    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, image: torch.Tensor, depth: int = len(SLICE_ENDS)) -> list[torch.Tensor]:
+        """The first ``depth`` feature maps; deeper slices are not run (a loss that weights them 0 needs none)."""
         h = (image - self.mean) / self.std
         out = []
-        for block, scale in zip(self.slices, self.layer_scale, strict=True):
+        for block, scale in zip(self.slices[:depth], self.layer_scale[:depth], strict=True):
             h = block(h)
             out.append(h / scale)
         return out

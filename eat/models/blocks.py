@@ -1,7 +1,7 @@
 """Building blocks shared by the latent model's networks (OSFV / face-vid2vid, as in the official EAT code).
 
 Attribute names (``conv``, ``norm``, ``conv1``, ``norm_0``, ``mlp_shared`` …) are the official
-ones, so that the official checkpoint loads by name (see ``official_eat_state_dict_shapes.json``).
+ones, so that the official checkpoint loads by name (see ``eat/models/official_shapes.json``).
 BatchNorm stands in for the official synchronised BatchNorm, which has the same parameters and buffers.
 """
 

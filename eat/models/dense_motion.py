@@ -57,7 +57,7 @@ class DenseMotionNetwork(nn.Module):
         in_features = (cfg.num_kp + 1) * (cfg.dense_compress + 1)
         self.hourglass = Hourglass3d(in_features, cfg.dense_block_expansion, cfg.dense_num_blocks,
                                      cfg.dense_max_features)
-        # Official kernel 7 (SPEC); its weight gradient dominates a CPU step, so small profiles may shrink it.
+        # Official kernel 7 (EAT_code); its weight gradient dominates a CPU step, so small profiles may shrink it.
         k = cfg.dense_mask_kernel
         self.mask = nn.Conv3d(self.hourglass.out_filters, cfg.num_kp + 1, kernel_size=k, padding=k // 2)
         self.compress = nn.Conv3d(cfg.feature_channel, cfg.dense_compress, kernel_size=1)

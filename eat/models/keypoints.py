@@ -109,6 +109,11 @@ class HeadPose:
     translation: torch.Tensor
     expression: torch.Tensor
 
+    def split(self, sizes: list[int]) -> list[HeadPose]:
+        """The poses of consecutive groups of ``sizes`` frames (one estimator call on a concatenated batch)."""
+        parts = [torch.split(t, sizes) for t in (self.yaw, self.pitch, self.roll, self.translation, self.expression)]
+        return [HeadPose(*fields) for fields in zip(*parts, strict=True)]
+
     def degrees(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(yaw, pitch, roll), each (B,) in degrees."""
         return bins_to_degrees(self.yaw), bins_to_degrees(self.pitch), bins_to_degrees(self.roll)

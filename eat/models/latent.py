@@ -7,6 +7,10 @@ Submodule names are the official checkpoint's keys (``kp_detector``, ``he_estima
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from importlib import resources
+
 from torch import nn
 
 from eat.config import LatentConfig
@@ -32,8 +36,20 @@ class LatentNetworks(nn.Module):
         return cls(KeypointDetector(cfg), HeadPoseExpressionEstimator(cfg), RePosNet(cfg), MultiScaleDiscriminator(cfg))
 
 
+@cache
+def official_manifest() -> dict[str, dict[str, list[int]]]:
+    """The official EAT release's state dicts: module key (``generator``, ``kp_detector``, ``he_estimator``,
+    ``audio2kptransformer``, ``sidetuning``, ``emotionprompt``) → tensor name → shape.
+
+    Shipped as package data (``eat/models/official_shapes.json``); the architecture tests compare our networks
+    at ``configs/paper.yaml`` with it, and ``eat import-official`` names it when a checkpoint does not fit.
+    """
+    text = resources.files("eat.models").joinpath("official_shapes.json").read_text()
+    return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
+
+
 def official_state_dict_shapes(module: nn.Module) -> dict[str, list[int]]:
-    """``state_dict`` names → shapes, in the layout of ``official_eat_state_dict_shapes.json``."""
+    """``state_dict`` names → shapes, in the layout of :func:`official_manifest`."""
     return {name: list(t.shape) for name, t in module.state_dict().items()}
 
 

@@ -1,6 +1,6 @@
 """The ``crop_align`` stage: detect landmarks, choose the crop, write aligned S×S frames and landmarks.
 
-Crop rule (the official EAT / face-vid2vid preprocessing, SPEC.md): from the 68
+Crop rule (the official EAT / face-vid2vid preprocessing, docs/paper_notes.md §1): from the 68
 landmarks of the first frame, box centre x = the landmarks' horizontal middle,
 centre y = (3·min_y + max_y) / 4 (a little above the landmarks' centre, to keep the
 forehead), side = ``scale`` × face width (2.1) → one box for the whole clip, so the

@@ -13,7 +13,8 @@ PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.yaml")
 
 @dataclass(frozen=True)
 class PaperNumbers:
-    """``values[(table, row, column)]`` in the paper's units; ``not_recorded[table]``: what SPEC.md omits."""
+    """``values[(table, row, column)]`` in the paper's units; ``not_recorded[table]``: what the YAML file omits
+    (the paper's tables: docs/paper_notes.md §10)."""
 
     values: dict[tuple[str, str, str], float]
     not_recorded: dict[str, list[str]] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from eat.report.substitutes import Flag, for_table
 from eat.report.table_model import Cell, Column, Row, Table
 
 LABELS = {"ground_truth": "Ground Truth", "pretrain": "Pretrain", "eat": "EAT"}
-NOT_RECORDED = "Paper values not recorded here (SPEC.md does not restate them)."
+NOT_RECORDED = "Paper values not recorded here (the paper's tables are cited in docs/paper_notes.md §10)."
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ METRICS = {
 MEAD_METRICS = ("PSNR", "SSIM", "FID", "Sync", "M-LMD", "F-LMD", "Acc_emo")
 LRW_METRICS = ("PSNR", "SSIM", "FID", "Sync", "M-LMD", "F-LMD")
 LMD_NOTE = ("F-LMD is the mean over all 68 landmarks; the official script adds the mouth value into it "
-            "(SPEC.md), so the paper's F-LMD is inflated by M-LMD.")
+            "(docs/paper_notes.md §11), so the paper's F-LMD is inflated by M-LMD.")
 
 
 def label(model: str) -> str:
@@ -246,7 +246,8 @@ def parameter_share_table(results: RunResults, paper: PaperNumbers, paper_profil
                     [Cell(run.get(c.key)) for c in columns], note))
     notes = [n for n in (paper_profile_note, note) if n]
     return Table("F6_numbers", "Figure 6 (numbers): adaptation parameters, % of the whole network", columns, rows,
-                 "Whole network = RePos-Net generator + keypoint detector + A2ET + EDN + mapper (SPEC.md).", notes)
+                 "Whole network = RePos-Net generator + keypoint detector + A2ET + EDN + mapper "
+                 "(docs/paper_notes.md §9).", notes)
 
 
 def build_tables(results: RunResults, paper: PaperNumbers, flags: list[Flag],

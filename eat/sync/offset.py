@@ -1,6 +1,6 @@
 """AV offset and sync confidence from per-window embeddings: syncnet_python's ``calc_pdist`` + ``evaluate``.
 
-Facts from syncnet_python (``SyncNetInstance.py``), the paper's Sync metric (SPEC.md: ±15 frames,
+Facts from syncnet_python (``SyncNetInstance.py``), the paper's Sync metric (docs/paper_notes.md §7: ±15 frames,
 confidence = median − min distance):
 
 - For video window ``i`` and each candidate ``j = 0 … 2·vshift``, the distance

@@ -1,7 +1,7 @@
 """SyncNet v2 (Chung & Zisserman, "Out of time", ACCV-W 2016), as released in syncnet_python: the Sync metric.
 
 Facts from syncnet_python (``SyncNetModel.py``, ``SyncNetInstance.py``), whose pretrained
-``syncnet_v2.model`` the paper's Sync confidence uses (SPEC.md: PC-AVS preprocessing, ±15 frames):
+``syncnet_v2.model`` the paper's Sync confidence uses (docs/paper_notes.md §7: PC-AVS preprocessing, ±15 frames):
 
 - Audio stream ``netcnnaud`` + ``netfcaud``: MFCC window (B, 1, 13, 20): 13 coefficients × 20 steps
   of 10 ms (0.2 s, 4 MFCC steps per 25 fps video frame). Conv 3×3 64 → 192 (max-pool 3×3 stride

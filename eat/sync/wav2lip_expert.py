@@ -1,7 +1,7 @@
 """Lip-sync expert for L_sync (Sec. 3.3): a SyncNet in Wav2Lip's "SyncNet_color" design.
 
 Facts from Wav2Lip (Prajwal et al., ACM MM 2020; ``models/syncnet.py``, ``models/conv.py``,
-``color_syncnet_train.py``, ``hparams.py``), which EAT's official expert follows (SPEC.md):
+``color_syncnet_train.py``, ``hparams.py``), which EAT's official expert follows (docs/paper_notes.md §4):
 
 - Unit: Conv2d → BatchNorm2d (→ + input when residual) → ReLU.
 - Face encoder: T = 5 consecutive RGB frames, lower half of a 96² face crop, stacked on channels:
@@ -18,7 +18,7 @@ Facts from Wav2Lip (Prajwal et al., ACM MM 2020; ``models/syncnet.py``, ``models
 
 Adaptations here (config-driven, :class:`~eat.config.SyncExpertConfig`):
 
-- Our mel has one frame per video frame (25 fps, SPEC.md "Signals"), so the 0.2 s window is
+- Our mel has one frame per video frame (25 fps, docs/paper_notes.md §1), so the 0.2 s window is
   ``mel_frames`` = 5 frames, not 16. Strides on the mel axis stay Wav2Lip's; the time axis keeps
   Wav2Lip's strides too, and the convolution that Wav2Lip sizes 3×3 for the remaining map is sized
   here to whatever map remains (3×1 for 80 × 5). With ``mel_frames`` = 16, 80 mels, ``face_size``
@@ -147,7 +147,7 @@ class SyncExpert(nn.Module):
 
 FACE_BOX: tuple[float, float, float, float] = (0.25, 0.375, 0.75, 0.875)
 """The face inside an aligned crop, (x0, y0, x1, y1) as fractions of its side: Wav2Lip's expert sees a
-face-detector box, not our loose crop. Follows from the crop rule (SPEC.md: side 2.1 × face width,
+face-detector box, not our loose crop. Follows from the crop rule (docs/paper_notes.md §1: side 2.1 × face width,
 centre y = (3·min_y + max_y)/4): the 68 landmarks span x ≈ 0.26…0.74, y ≈ 0.38…0.86 of the side
 (measured on the embedded data), so the lower half of this box, y 0.625…0.875, holds mouth and chin."""
 

@@ -46,7 +46,7 @@ class ClipSpec:
     height: int
     audio_rate: int
     face_half_width_px: float
-    n_frames: int | None = None   # fixed clip length (LRW); None = the utterance's length
+    n_frames: int | None = None   # fixed clip length (LRW; at most, VoxCeleb2); None = the utterance's length
     word: str = ""                # LRW: the clip is centred on this word
 
 
@@ -76,6 +76,8 @@ def _timed_audio(spec: ClipSpec, rng: np.random.Generator) -> tuple[speech.Utter
     offset = 0.0
     if spec.n_frames is None:
         n_frames = int(np.floor(utt.duration_s * spec.fps))
+    elif not spec.word:            # a short utterance clip (VoxCeleb2): the first n_frames of the speech
+        n_frames = min(spec.n_frames, int(np.floor(utt.duration_s * spec.fps)))
     else:
         n_frames = spec.n_frames
         word = next((w for w in utt.words if w.text.strip(".,").upper() == spec.word), None)

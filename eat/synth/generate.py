@@ -97,7 +97,7 @@ def _vox_specs(cfg: SynthConfig, seed: int) -> list[ClipSpec]:
                     dataset="VoxCeleb2", clip_id=f"VoxCeleb2/{stem}", identity=ident, emotion="neutral", level=1,
                     sentence_id=sid, text=SENTENCES[sid], split="train", video=f"mp4/{stem}.mp4",
                     audio=f"aac/{stem}.m4a", fps=v.fps, width=v.frame.width, height=v.frame.height,
-                    audio_rate=v.audio_rate, face_half_width_px=v.face_half_width_px))
+                    audio_rate=v.audio_rate, face_half_width_px=v.face_half_width_px, n_frames=v.frames))
     return specs
 
 

@@ -23,7 +23,6 @@ _SHIFT = 4  # fixed-point bits for sub-pixel polygon vertices
 _SKIN_TONES = [(233, 196, 170), (224, 172, 140), (198, 145, 110), (160, 108, 76), (120, 80, 56), (243, 210, 188)]
 _HAIR = [(30, 24, 20), (70, 45, 28), (120, 85, 50), (190, 150, 95), (140, 60, 30), (95, 95, 95)]
 _IRIS = [(70, 45, 30), (60, 90, 130), (80, 110, 70), (40, 30, 25)]
-_CLOTHES = [(40, 60, 120), (120, 30, 40), (50, 50, 55), (200, 200, 190), (30, 100, 90), (150, 110, 60)]
 
 
 @dataclass(frozen=True)
@@ -41,18 +40,29 @@ class Appearance:
 
 
 def sample_appearance(rng: np.random.Generator, female: bool) -> Appearance:
-    skin = np.array(_SKIN_TONES[rng.integers(len(_SKIN_TONES))], float) * rng.uniform(0.95, 1.04)
-    lips = skin * np.array([0.82, 0.55, 0.55]) + (np.array([40, 0, 10]) if female else 0)
+    """Colours and styles of one identity, varied as widely as a face detector still accepts.
+
+    Skin mixes two of the palette's tones at a random ratio; hair is a palette colour with a random
+    gain (sometimes a dyed colour); clothes, lips' tint and the backdrop are free colours. Many
+    identities then cover the colour space instead of a handful of palettes, which is what lets a
+    renderer trained on them generalise to an unseen face.
+    """
+    a, b = (np.array(_SKIN_TONES[i], float) for i in rng.integers(len(_SKIN_TONES), size=2))
+    skin = (a + (b - a) * rng.uniform()) * rng.uniform(0.92, 1.06)
+    lips = skin * np.array([0.82, 0.55, 0.55]) + (np.array([40, 0, 10]) * rng.uniform(0.5, 1.5) if female else 0)
+    hair = np.array(_HAIR[rng.integers(len(_HAIR))], float) * rng.uniform(0.7, 1.35)
+    if rng.uniform() < 0.15:
+        hair = rng.uniform(20, 220, 3)
     styles = ["long", "bun", "short"] if female else ["short", "short", "bald"]
-    bg_a = rng.integers(40, 220, 3)
-    bg_b = np.clip(bg_a + rng.integers(-70, 70, 3), 0, 255)
+    bg_a = rng.integers(30, 230, 3)
+    bg_b = np.clip(bg_a + rng.integers(-80, 80, 3), 0, 255)
     light = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.6, -0.2), 0.8])
     return Appearance(
         skin=tuple(int(c) for c in np.clip(skin, 0, 255)),
-        hair=_HAIR[rng.integers(len(_HAIR))],
+        hair=tuple(int(c) for c in np.clip(hair, 0, 255)),
         iris=_IRIS[rng.integers(len(_IRIS))],
         lips=tuple(int(c) for c in np.clip(lips, 0, 255)),
-        clothes=_CLOTHES[rng.integers(len(_CLOTHES))],
+        clothes=tuple(int(c) for c in rng.integers(20, 235, 3)),
         background=(tuple(int(c) for c in bg_a), tuple(int(c) for c in bg_b)),
         hair_style=styles[rng.integers(len(styles))],
         light=tuple(float(v) for v in light / np.linalg.norm(light)),
