@@ -53,6 +53,17 @@ flow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check eat stages flows metrics tests
 
+# Share runs: `make push` sends the DVC-cached outputs of dvc.lock to the remote, `make pull` brings them into
+# another clone of the same commit. The remote is chosen in one place, eat/orchestration/remote.py:
+# EAT_DVC_REMOTE (a folder, a URL or a remote's name), else DVC's default remote (`dvc remote add -d --local`),
+# else the folder ${XDG_DATA_HOME:-~/.local/share}/eat-dvc-remote. `python -m eat.orchestration.remote where` says which.
+.PHONY: push pull
+push: $(STAMP)
+	$(BIN)/python -m eat.orchestration.remote push
+
+pull: $(STAMP)
+	$(BIN)/python -m eat.orchestration.remote pull
+
 clean:
 	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench reports/latent reports/pca .pytest_cache .ray/session_*
 	-$(BIN)/dvc gc --workspace --force 2>/dev/null

@@ -4,7 +4,10 @@ Layout read (relative to the reports folder, default ``reports/``):
 
 - ``evaluate/<model>/metrics.json`` — flat ``"<DATASET>/<metric>"`` numbers (metrics/table.py write_metrics);
   models ``ground_truth``, ``pretrain``, every key of ``params.yaml`` ``adaptation_variants`` and any
-  ``baseline_<method>``;
+  ``baseline_<method>``; ``"<DATASET>/clips"`` is the number of scored clips, every one of which Acc_emo
+  counts (metrics/table.py aggregate);
+- ``evaluate/<model>/mead_clips.parquet`` — the per-clip rows (``emotion``, ``emotion_pred``): the number of
+  clips behind each per-emotion Acc_emo (Table 7), which metrics.json does not hold;
 - ``adaptation/<variant>/metrics.json`` (``parameter_shares_percent``) and ``curve.csv`` (step, seconds,
   acc_emo; Fig. 5); ``emotion_control/interpolation.png`` (Fig. 12);
 - ``latent/{osfv,enhanced}/metrics.json`` (Table 3); ``speech_recognizer/metrics.json``,
@@ -48,6 +51,18 @@ def read_json(path: Path) -> Loaded:
         return Loaded(path, reason=f"{path} unreadable: {err}")
 
 
+def read_emotion_counts(path: Path) -> Loaded:
+    """``{emotion: clips}`` of the per-clip rows that carry an emotion prediction (what Acc_emo counts)."""
+    if not path.is_file():
+        return Loaded(path, reason=f"{path} not found")
+    try:
+        rows = pd.read_parquet(path, columns=["emotion", "emotion_pred"])
+    except Exception as err:     # a missing column or a broken file: the counts are unknown, never an error
+        return Loaded(path, reason=f"{path} unreadable: {type(err).__name__}: {err}")
+    rows = rows[rows.emotion_pred.notna()]
+    return Loaded(path, {str(e): int(n) for e, n in rows.emotion.value_counts().items()})
+
+
 def read_curve(path: Path) -> Loaded:
     if not path.is_file():
         return Loaded(path, reason=f"{path} not found")
@@ -71,6 +86,7 @@ class RunResults:
     user_study: Loaded | None = None
     interpolation: Path | None = None
     baselines: list[str] = field(default_factory=list)      # methods with a videos folder or an evaluation
+    emotion_counts: dict[str, Loaded] = field(default_factory=dict)   # model → {emotion: MEAD clips}
 
     def metric(self, model: str, key: str) -> float | None:
         """``key`` (e.g. ``"MEAD/PSNR"``) of ``model``'s evaluation, None where absent or null."""
@@ -79,6 +95,16 @@ class RunResults:
             return None
         value = loaded.data.get(key)
         return None if value is None else float(value)
+
+    def acc_clips(self, model: str, dataset: str = "MEAD", emotion: str | None = None) -> int | None:
+        """The clips behind ``model``'s Acc_emo: all scored clips of ``dataset`` (``emotion`` None; also the
+        clips behind the per-emotion mean), or those of one target emotion (MEAD per-clip rows); None where
+        unknown."""
+        if emotion is None:
+            clips = self.metric(model, f"{dataset}/clips")
+            return None if clips is None else int(clips)
+        loaded = self.emotion_counts.get(model)
+        return loaded.data.get(emotion, 0) if loaded is not None and loaded.ok else None
 
 
 def load_results(reports_dir: Path | str = "reports", params_path: Path | str = "params.yaml",
@@ -109,4 +135,5 @@ def load_results(reports_dir: Path | str = "reports", params_path: Path | str = 
               "emotion_classifier": read_json(reports / "emotion_classifier" / "metrics.json")},
         user_study=read_json(reports / "user_study" / "table2.json"),
         interpolation=interpolation if interpolation.is_file() else None,
-        baselines=baselines)
+        baselines=baselines,
+        emotion_counts={m: read_emotion_counts(reports / "evaluate" / m / "mead_clips.parquet") for m in models})

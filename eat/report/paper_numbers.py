@@ -26,6 +26,10 @@ class PaperNumbers:
     def has_table(self, table: str) -> bool:
         return any(t == table for t, _, _ in self.values)
 
+    def rows(self, table: str) -> list[str]:
+        """The row names the file gives for ``table``, in the file's order."""
+        return list(dict.fromkeys(r for t, r, _ in self.values if t == table))
+
     @classmethod
     def load(cls, path: Path | str = PAPER_NUMBERS) -> PaperNumbers:
         data = yaml.safe_load(Path(path).read_text())

@@ -7,7 +7,7 @@ import base64
 from html import escape
 
 from eat.report.report_model import INTRO, TITLE, Report
-from eat.report.table_model import Table, fmt, fmt_diff, fmt_ours
+from eat.report.table_model import Table, fmt, fmt_delta, fmt_ours
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1400px;
@@ -31,7 +31,7 @@ figcaption{font-size:13px;color:#333}
 
 def _cls(value: str, kind: str, better: int = 0) -> str:
     """CSS class of a cell: greyed paper numbers and absent values; a difference green where ours is better."""
-    if value == "—":
+    if value.startswith("—"):       # absent, or withheld for n < 3 ("—†")
         return ' class="miss"'
     if kind == "diff" and better:
         sign = -1 if value.startswith("-") else (1 if value.strip("+0.") else 0)
@@ -57,7 +57,7 @@ def table_html(table: Table, caption: str) -> str:
         for c, cell, paper in zip(table.columns, row.cells, with_paper, strict=True):
             values = [(fmt_ours(cell, c.digits), "ours")]
             if paper:
-                values += [(fmt(cell.paper, c.digits), "paper"), (fmt_diff(cell.diff, c.digits), "diff")]
+                values += [(fmt(cell.paper, c.digits), "paper"), (fmt_delta(cell, c.digits), "diff")]
             cells += [f"<td{_cls(v, k, c.better)}>{escape(v)}</td>" for v, k in values]
         out.append("<tr>" + "".join(cells) + "</tr>")
     if not table.rows:

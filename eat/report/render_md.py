@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eat.report.report_model import INTRO, TITLE, Report
-from eat.report.table_model import Table, fmt, fmt_diff, fmt_ours
+from eat.report.table_model import Table, fmt, fmt_delta, fmt_ours
 
 
 def _escape(text: str) -> str:
@@ -23,7 +23,7 @@ def table_md(table: Table, caption: str) -> str:
         for c, cell, paper in zip(table.columns, row.cells, with_paper, strict=True):
             cells.append(fmt_ours(cell, c.digits))
             if paper:
-                cells += [fmt(cell.paper, c.digits), fmt_diff(cell.diff, c.digits)]
+                cells += [fmt(cell.paper, c.digits), fmt_delta(cell, c.digits)]
         lines.append("| " + " | ".join(_escape(x) for x in cells) + " |")
     if not table.rows:
         lines.append("| (no rows) |" + " |" * (len(head) - 1))

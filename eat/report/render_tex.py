@@ -4,12 +4,12 @@ figure paths are relative to reports/)."""
 from __future__ import annotations
 
 from eat.report.report_model import Report
-from eat.report.table_model import Table, fmt, fmt_diff, fmt_ours
+from eat.report.table_model import Table, fmt, fmt_delta, fmt_ours
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "—": "---", "–": "--", "±": r"$\pm$",
         "Δ": r"$\Delta$", "²": r"$^2$", "−": "-", "→": r"$\to$", "…": r"\ldots{}", "×": r"$\times$",
-        "é": r"\'e", "≈": r"$\approx$"}
+        "é": r"\'e", "≈": r"$\approx$", "†": r"$^{\dagger}$", "≥": r"$\geq$"}
 
 
 def tex(text: str) -> str:
@@ -43,7 +43,7 @@ def table_tex(table: Table, caption: str) -> str:
         for c, cell, paper in zip(table.columns, row.cells, with_paper, strict=True):
             cells.append(tex(fmt_ours(cell, c.digits)))
             if paper:
-                cells += [tex(fmt(cell.paper, c.digits)), tex(fmt_diff(cell.diff, c.digits))]
+                cells += [tex(fmt(cell.paper, c.digits)), tex(fmt_delta(cell, c.digits))]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}"]
     if table.notes:

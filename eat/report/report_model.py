@@ -12,7 +12,8 @@ from eat.report.table_model import Table
 TITLE = "EAT reproduction: the paper's tables and figures from this run"
 INTRO = ("Every number below is read from this pipeline's own metric files (reports/); the paper's numbers come "
          "from one data file (eat/report/paper_numbers.yaml). Δ = ours − paper, only where both measure the same "
-         "thing; '—' marks a value that is absent, with the reason under the table.")
+         "thing; every Acc_emo value carries the number of clips n behind it, and is compared with the paper only "
+         "where n ≥ 3 (else '—†'). '—' marks a value that is absent, with the reason under the table.")
 
 
 @dataclass
