@@ -6,7 +6,9 @@
     eat batch rows.csv [--status rows.status.csv] [--workers N]
     eat import-official <official checkpoint folder> [--out models/official]
 
-Exit status: 0 on success, 1 when some rows of a batch failed, 2 on an error (the message says what to fix).
+Exit status: 0 on success, 1 when some rows of a batch failed, 2 on an error: one line on stderr naming the file
+and what to fix (``-v`` adds the traceback of an unexpected one). Long work shows progress bars with an ETA on
+stderr (``TQDM_DISABLE=1`` hides them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from eat.config import EMOTIONS
@@ -40,7 +43,8 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pca", default=None, help="PCA basis folder (default: the checkpoint's, else models/pca)")
     p.add_argument("--recognizer", default=DEFAULT_RECOGNIZER, help="speech recogniser (ctc backend)")
     p.add_argument("--pose", default="static", help="static (the photo's pose), natural (gentle seeded head "
-                   "motion) or a driving video whose head pose is followed")
+                   "motion) or a driving video whose head pose is followed (read upright by its rotation tag; "
+                   "shorter than the audio: played back and forth, one frame: held, with a warning)")
     p.add_argument("--seed", type=int, default=0, help="latent code z of the emotion mapper, and the natural motion")
     p.add_argument("--paste-back", action="store_true", help="paste the animated face back into the whole photo")
     p.add_argument("--on-multiple", choices=("largest", "fail"), default="largest",
@@ -62,7 +66,7 @@ def _generator(args):
 
 def cmd_generate(args) -> int:
     from eat.generate.emotion import describe, emotion_mix
-    from eat.generate.pipeline import generate, make_request
+    from eat.generate.pipeline import frame_bar, generate, make_request
 
     mix = emotion_mix(args.emotion, args.intensity, args.mix)          # fail fast, before loading models
     request = make_request(args.image, args.audio, args.output, mix, args.pose, args.seed, args.paste_back,
@@ -70,7 +74,7 @@ def cmd_generate(args) -> int:
     for path, what in ((args.image, "image"), (args.audio, "audio")):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: {what} file not found")
-    result = generate(_generator(args), request)
+    result = generate(_generator(args), request, progress=frame_bar)
     split = ", ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in result.seconds.items())
     print(f"wrote {result.output}: {result.n_frames} frames ({result.audio_seconds:.2f} s, {describe(mix)}, "
           f"{result.size[0]}×{result.size[1]}) in {sum(result.seconds.values()):.1f} s — {split} "
@@ -111,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="one photo + one audio clip + an emotion → an mp4 with sound")
     g.add_argument("--image", required=True, help="portrait photo (any format OpenCV reads)")
-    g.add_argument("--audio", required=True, help="speech (any format and rate ffmpeg reads, any length)")
+    g.add_argument("--audio", required=True, help="speech (any format and rate ffmpeg reads; at least one A2ET "
+                   "window long: signal.window_frames frames, 0.44 s at the defaults)")
     g.add_argument("--emotion", default=None, help=f"one of {', '.join(EMOTIONS)}")
     g.add_argument("--intensity", type=float, default=None, help="0 (neutral) … 1 (the emotion's own code)")
     g.add_argument("--mix", default=None, help="a mix of emotion codes, e.g. angry:0.5,surprised:0.5")
@@ -150,9 +155,22 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ConfigError, MediaError) as err:
-        print(f"eat {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError, ConfigError, MediaError) as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"eat {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 — a bug, not an input: still one line (and -v for the traceback)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"eat {args.command}: error: unexpected {type(err).__name__}: {one_line(err)} (rerun with -v for "
+              "the traceback)", file=sys.stderr)
+        return 2
+
+
+def one_line(err: BaseException) -> str:
+    """The message on one line (ffmpeg's and MediaPipe's reasons span several)."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Everything is generated into a temporary folder (nothing binary is committed): t
 from :mod:`eat.synth` (320×180, 1.5 s), then each fault made the way it happens in real
 downloads — a file cut short, an empty file, a missing or mute audio track, silence, clipping,
 48 kHz stereo, 30 fps, frames dropped mid-clip (variable frame rate), audio half the length of
-the video, a file outside the layout, no face, two faces, a profile. The MEAD root is
+the video, a file outside the layout, no face, two faces, a profile, a phone video stored sideways with a
+display rotation. The MEAD root is
 ``données/ä``, so every MEAD path is non-ASCII.
 
 :data:`CASES` names every entry and its fate; :func:`build_corpus` writes the folders (about
@@ -52,6 +53,7 @@ CASES: dict[str, str] = {
     "fps_30": "kept",                  # an LRW-layout clip at 30 fps, repaired to 25 fps
     "good_voxceleb2": "kept",
     "variable_frame_rate": "kept",     # 30 fps, then every other frame dropped: repaired to constant 25 fps
+    "rotated_phone_video": "kept",     # stored sideways with a display rotation (a phone's rotate=90): read upright
     "truncated_mp4": "ingest",         # cut short: the index (moov atom, written last) is lost
     "truncated_indexed_mp4": "ingest", # index first (+faststart), cut short: the index survives, the frames do not
     "zero_byte": "ingest",
@@ -274,6 +276,15 @@ def _lrw(corpus: FaultCorpus) -> None:
 
     mute = _video(folder / "val" / "ABOUT_00002.mp4", talk.frames, 25.0)
     corpus.add("no_audio_stream", "LRW/ABOUT/val/ABOUT_00002", mute, media_error(mute, "has no audio stream"))
+
+    phone = folder / "train" / "ABOUT_00005.mp4"
+    with tempfile.TemporaryDirectory() as tmp:
+        sideways = Path(tmp) / "sideways.mp4"
+        write_video(sideways, (np.ascontiguousarray(np.rot90(f, 1)) for f in talk.frames), 25.0, HEIGHT, WIDTH,
+                    crf=18, audio=(talk.samples, rate))
+        run_ffmpeg(["-display_rotation:v:0", "-90", "-i", str(sideways), "-c", "copy", "-fflags", "+bitexact",
+                    str(phone)], phone)
+    corpus.add("rotated_phone_video", "LRW/ABOUT/train/ABOUT_00005", phone)
 
     fast = _talking(_speaker("lrw_s02"), 30.0, rate, variant=1)
     _video(folder / "test" / "ABOUT_00003.mp4", fast.frames, 30.0, (fast.samples, rate))

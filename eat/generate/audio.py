@@ -2,7 +2,10 @@
 
 :func:`prepare_audio` decodes any format ffmpeg reads (wav, mp3, m4a/aac, flac, ogg, the audio of a video…) once,
 resampled to ``signal.audio_rate`` mono, into a temporary PCM file; the clip has T = ⌈samples / hop⌉ video
-frames (the last frame zero-padded), exactly one mel frame per video frame as in training.
+frames (the last frame zero-padded), exactly one mel frame per video frame as in training. Audio shorter than
+one A2ET window (``signal.window_frames`` whole frames: 0.44 s at the defaults, the shortest clip preprocessing
+keeps, ``ingest.min_frames``) is refused with an :class:`AudioError` that says how long it is and how long it
+must be: a window of mostly padding would animate noise, not speech.
 
 Long audio is featurised in chunks (:meth:`Audio.features`), so memory stays bounded: each chunk's mel and
 speech logits are computed on the chunk plus ``CONTEXT_FRAMES`` on each side (the recogniser's BiGRU and the
@@ -90,4 +93,20 @@ def prepare_audio(audio_path: Path | str, params: Params, workdir: Path | str) -
     info = sf.info(str(wav))
     if info.frames == 0:
         raise AudioError(f"{path}: the audio stream is empty")
+    check_length(path, int(info.frames), params)
     return Audio(str(path), wav, rate, params.signal.hop_length, int(info.frames))
+
+
+def min_samples(params: Params) -> int:
+    """The shortest audio generation takes: one A2ET window of whole frames (module docstring)."""
+    return params.signal.window_frames * params.signal.hop_length
+
+
+def check_length(path: Path | str, n_samples: int, params: Params) -> None:
+    """:class:`AudioError` naming ``path`` if ``n_samples`` (at ``signal.audio_rate``) is shorter than one window."""
+    need, rate = min_samples(params), params.signal.audio_rate
+    if n_samples < need:
+        raise AudioError(f"{path}: the audio is {n_samples / rate:.3f} s long ({n_samples} sample"
+                         f"{'' if n_samples == 1 else 's'} at {rate} Hz); "
+                         f"generation needs at least {need / rate:.2f} s, one A2ET window of "
+                         f"{params.signal.window_frames} frames at {params.signal.fps:g} fps (signal.window_frames)")

@@ -6,6 +6,11 @@ emotion/intensity), ``pose`` (static / natural / a driving video; default: the c
 local Ray by default, ``EAT_RAY_ADDRESS`` for a cluster): each Ray worker loads the models once and keeps them
 for the rows it gets; a failing row (no face, unreadable audio, unknown emotion…) becomes an ``error`` status
 with the reason, and the other rows go on. The status table (CSV and JSON) lists every row in input order.
+
+Every row meets the checks of ``eat generate`` (a row with audio shorter than one A2ET window is an ``error``
+row saying so); a CSV without rows is an error. Progress: a bar over the rows (with an ETA) and, per row in
+progress, a bar over its frames (:func:`row_bar`: Ray's distributed tqdm inside a Ray worker, shown by the
+driver; tqdm in-process with ``--workers 1``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +27,7 @@ import pandas as pd
 
 from eat.config import Params
 from eat.generate.emotion import describe, emotion_mix
-from eat.generate.pipeline import Generator, generate, make_request
+from eat.generate.pipeline import Generator, frame_bar, generate, make_request
 from eat.io.atomic import atomic_path, write_text_atomic
 
 REQUIRED = ("image", "audio", "emotion", "intensity", "output")
@@ -35,6 +41,26 @@ def _generator(params_json: str, checkpoint: str, recognizer: str, pca_dir: str 
     if threads:
         torch.set_num_threads(threads)
     return Generator(Params.model_validate_json(params_json), checkpoint, pca_dir, recognizer, device)
+
+
+def _in_ray_worker() -> bool:
+    if "ray" not in sys.modules:
+        return False
+    import ray
+
+    try:
+        return ray.is_initialized() and ray._private.worker.global_worker.mode == ray._private.worker.WORKER_MODE
+    except AttributeError:       # another Ray version's internals
+        return False
+
+
+def row_bar(total: int, label: str):
+    """A bar over one row's frames: Ray's tqdm inside a Ray worker (the driver draws it), else tqdm's."""
+    if _in_ray_worker():
+        from ray.experimental.tqdm_ray import tqdm as ray_tqdm
+
+        return ray_tqdm(total=total, desc=label, unit="frame")
+    return frame_bar(total, label, leave=False)
 
 
 def _blank(value) -> bool:
@@ -68,7 +94,7 @@ class BatchJob:
                                self.on_multiple)  # type: ignore[arg-type]
         generator = _generator(self.params_json, self.checkpoint, self.recognizer, self.pca_dir, self.threads,
                                self.device)
-        result = generate(generator, request)
+        result = generate(generator, request, progress=row_bar)
         return {"emotion_mix": describe(mix), "n_frames": result.n_frames, "audio_seconds": result.audio_seconds,
                 "seconds": round(sum(result.seconds.values()), 2),
                 "frames_per_second": round(result.frames_per_second, 2)}
@@ -84,6 +110,8 @@ def read_rows(csv: Path | str) -> list[dict]:
     if missing:
         raise ValueError(f"{csv}: missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED)} "
                          "(optional: mix, pose, seed)")
+    if table.empty:
+        raise ValueError(f"{csv}: no rows; expected one row per video under the header {','.join(REQUIRED)}")
     base = csv.resolve().parent
     rows = []
     for i, row in enumerate(table.to_dict("records")):

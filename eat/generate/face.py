@@ -5,8 +5,10 @@ a square box centred at x = the landmarks' middle, y = (3·min_y + max_y) / 4, s
 ``crop_align.size`` → area-resized to ``signal.image_size``. A photo gets the same rule, so a user's face
 sits in the crop where the training faces sat.
 
-Finding the face: MediaPipe's full-range face detector (faces down to ~5 % of the image, several per image)
-counts the faces and picks the largest box; Face Mesh (the pipeline's landmark detector,
+Finding the face: MediaPipe's full-range face detector (faces down to ~5 % of what it sees, several per image)
+over the whole photo, then over tiles of decreasing size until a level finds a face
+(:class:`eat.preprocess.landmarks.FaceFinder`: a 100 px face in a 3840×2160 photo is found), counts the faces
+and picks the largest box; Face Mesh (the pipeline's landmark detector,
 :class:`eat.preprocess.landmarks.MediaPipeDetector`) then runs on a square region around that face only, so a
 small face in a large photo or a group photo still gets landmarks. :func:`paste_back` puts generated crops back
 into the photo through the same box, with a feathered edge.
@@ -32,7 +34,6 @@ from eat.preprocess.crop_align import crop, crop_box
 log = logging.getLogger(__name__)
 
 OnMultiple = Literal["largest", "fail"]
-MESH_REGION = 2.2          # side of the region Face Mesh sees, in face-detector box widths
 FEATHER = 0.12             # paste-back: width of the blended border, as a fraction of the crop side
 
 
@@ -82,37 +83,23 @@ def quiet_native_stderr() -> Iterator[None]:
 
 
 def detect_faces(image: np.ndarray) -> list[np.ndarray]:
-    """Face boxes (x0, y0, w, h) in pixels, largest first (MediaPipe full-range detector)."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    import mediapipe as mp
+    """Face boxes (x0, y0, w, h) in pixels, largest first (full-range detector, whole photo then tiles)."""
+    from eat.preprocess.landmarks import FaceFinder
 
-    h, w = image.shape[:2]
-    with quiet_native_stderr(), mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.5) as detector:
-        found = detector.process(np.ascontiguousarray(image)).detections or []
-    boxes = [np.array([d.location_data.relative_bounding_box.xmin * w, d.location_data.relative_bounding_box.ymin * h,
-                       d.location_data.relative_bounding_box.width * w,
-                       d.location_data.relative_bounding_box.height * h], np.float32) for d in found]
-    return sorted(boxes, key=lambda b: -float(b[2] * b[3]))
+    with quiet_native_stderr(), FaceFinder() as finder:
+        return finder(image)
 
 
 def face_landmarks(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """(68, 2) landmarks in image pixels of the face in ``box`` (Face Mesh on a square region around it)."""
-    from eat.preprocess.landmarks import MediaPipeDetector
+    from eat.preprocess.landmarks import MediaPipeDetector, region_landmarks
 
-    side = MESH_REGION * float(max(box[2], box[3]))
-    region_box = np.array([box[0] + box[2] / 2 - side / 2, box[1] + box[3] / 2 - side / 2, side], np.float32)
-    size = 384
-    region = crop(image, region_box, size)
     with quiet_native_stderr():
-        detector = MediaPipeDetector(static=True)
+        detector = MediaPipeDetector(static=True, fallback=False)
         try:
-            found = detector(region)
+            return region_landmarks(detector, image, box)
         finally:
             detector.close()
-    if found.landmarks is None:
-        return None
-    return found.landmarks * (side / size) + region_box[:2]
 
 
 def prepare_face(image_path: Path | str, params: Params, on_multiple: OnMultiple = "largest") -> Face:
@@ -131,7 +118,7 @@ def prepare_face(image_path: Path | str, params: Params, on_multiple: OnMultiple
             raise FaceError(f"{image_path}: {len(boxes)} faces found ({sizes}); crop the photo to one face, or "
                             "allow the largest (--on-multiple largest)")
         log.warning("%s: %d faces found (%s); using the largest", image_path, len(boxes), sizes)
-    landmarks = face_landmarks(image, boxes[0])
+    landmarks = next((lm for lm in (face_landmarks(image, b) for b in boxes) if lm is not None), None)
     if landmarks is None:
         raise FaceError(f"{image_path}: a face was detected but its landmarks were not found (too small, occluded "
                         "or in profile?); use a larger, frontal face")

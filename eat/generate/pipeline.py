@@ -12,19 +12,27 @@ every window sees the same frames it would see in one pass over the whole clip, 
 unchunked output. Keypoints are absolute (the MEAD protocol: predicted expression, not offsets from frame 0).
 
 :class:`Generator` holds the loaded models (reused across the rows of a batch); :func:`generate` runs one
-request and returns the time spent per phase: face prep, audio features, A2ET, rendering, encoding.
+request and returns the time spent per phase: face prep, audio features, A2ET, rendering, encoding. Long audio
+takes minutes: ``progress`` (``eat generate`` passes :func:`frame_bar`) shows a bar of frames with an ETA.
+
+Inputs end in a video or in one error naming the file: the loaders raise their own errors (``FaceError``,
+``AudioError``, ``PoseError``, ``MediaError``, all ``ValueError``), and anything else a photo, audio file or
+driving video makes a library raise (OpenCV, ffmpeg, MediaPipe) is re-raised as :class:`InputError` with the
+file's name.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +60,35 @@ PHASES = ("face", "audio_features", "a2et", "rendering", "encoding")
 
 class CheckpointError(FileNotFoundError):
     """A model file is missing or does not fit; the message names it and says how to make it."""
+
+
+class InputError(ValueError):
+    """An input file made a library fail in a way its loader does not name; the message names the file."""
+
+
+@contextmanager
+def blame(path: str, what: str) -> Iterator[None]:
+    """Re-raise an unexpected failure while reading ``path`` as :class:`InputError` naming it (the loaders' own
+    ``ValueError`` s already do)."""
+    try:
+        yield
+    except (ValueError, OSError):
+        raise
+    except Exception as err:  # noqa: BLE001 — OpenCV, MediaPipe, torch: any of them may choke on an odd input
+        detail = " ".join(str(err).split())[:300]
+        raise InputError(f"{path}: cannot use this {what} ({type(err).__name__}: {detail})") from err
+
+
+Progress = Callable[[int, str], Any]     # (frames, label) → a bar with update(n) and close() (tqdm's interface)
+
+
+def frame_bar(total: int, label: str, leave: bool = True):
+    """A tqdm bar over the frames of a clip, with rate and ETA, on stderr (every 0.5 s on a terminal, every 10 s
+    into a log file, as the training stages do); ``TQDM_DISABLE=1`` turns it off."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="frame", mininterval=0.5 if sys.stderr.isatty() else 10,
+                dynamic_ncols=True, leave=leave)
 
 
 class Timer:
@@ -206,7 +243,8 @@ class Generator:
             source, own_pose = self.source(face)
             volume = model.generator.appearance(to_tensor(face.frame[None]).to(self.device))
             kp_source = torch.from_numpy(source.keypoints[None]).to(self.device)
-            poses = self.pose_track(request, own_pose, audio.n_frames)
+            with blame(request.pose, "driving video"):
+                poses = self.pose_track(request, own_pose, audio.n_frames)
         codes = emotion_codes(model, request.mix, latent_code(model, request.seed).to(self.device))
         return self._chunks(request, audio, source, poses, volume, kp_source, codes, timer)
 
@@ -231,27 +269,30 @@ class Generator:
                 yield from batch
 
 
-def _timed(frames: Iterator[np.ndarray], timer: Timer, paste: PasteBack | None, keep: list | None
-           ) -> Iterator[np.ndarray]:
+def _timed(frames: Iterator[np.ndarray], timer: Timer, paste: PasteBack | None, keep: list | None,
+           bar: Any = None) -> Iterator[np.ndarray]:
     """Frames out of the generator, pasted back if asked; time inside the generator is already counted."""
     for frame in frames:
         if keep is not None:
             keep.append(frame)
-        if paste is None:
-            yield frame
-            continue
-        with timer("rendering"):
-            pasted = paste(frame)
-        yield pasted
+        out = frame
+        if paste is not None:
+            with timer("rendering"):
+                out = paste(frame)
+        if bar is not None:
+            bar.update(1)
+        yield out
 
 
-def generate(generator: Generator, request: Request, keep_frames: bool = False) -> Result:
-    """Make ``request.output`` (mp4: H.264 + AAC); returns frame count and seconds per phase."""
+def generate(generator: Generator, request: Request, keep_frames: bool = False,
+             progress: Progress | None = None) -> Result:
+    """Make ``request.output`` (mp4: H.264 + AAC); returns frame count and seconds per phase. ``progress``:
+    e.g. :func:`frame_bar`, made once the frame count is known and advanced per frame."""
     params, timer = generator.params, Timer()
     with tempfile.TemporaryDirectory(prefix="eat-generate-") as tmp:
-        with timer("face"):
+        with timer("face"), blame(request.image, "image"):
             face = prepare_face(request.image, params, request.on_multiple)
-        with timer("audio_features"):
+        with timer("audio_features"), blame(request.audio, "audio file"):
             audio = prepare_audio(request.audio, params, tmp)
         paste = PasteBack(face) if request.paste_back else None
         height, width = (paste.height, paste.width) if paste else face.frame.shape[:2]
@@ -259,8 +300,13 @@ def generate(generator: Generator, request: Request, keep_frames: bool = False) 
         video = Path(tmp) / "video.mp4"
         start = time.perf_counter()
         inner_before = sum(timer.seconds.values())
-        write_video(video, _timed(generator.frames(request, face, audio, timer), timer, paste, kept),
-                    params.signal.fps, width, height, crf=18)
+        frames = generator.frames(request, face, audio, timer)     # the pose track's errors come before the bar
+        bar = progress(audio.n_frames, Path(request.output).name) if progress else None
+        try:
+            write_video(video, _timed(frames, timer, paste, kept, bar), params.signal.fps, width, height, crf=18)
+        finally:
+            if bar is not None:
+                bar.close()
         inner = sum(timer.seconds.values()) - inner_before
         timer.seconds["encoding"] += time.perf_counter() - start - inner
         with timer("encoding"):

@@ -3,14 +3,22 @@
 No system ffmpeg is needed. Outputs are bit-exact (no encoder version or
 timestamps in the container, one encoder thread), so the same frames and
 samples give byte-identical files, which keeps DVC's content hashes stable.
+
+Reading video: :func:`open_video` / :func:`read_video` decode through ffmpeg, which applies a stream's display
+matrix (the ``rotate=90`` tag of phone videos; ffprobe's "Display Matrix: rotation of -90.00 degrees"), so
+frames come out upright, as a player shows them, whatever the decoder library would do with the tag. The
+``normalise`` stage re-encodes every clip through ffmpeg the same way, so the normalised videos the later
+stages read are upright and carry no rotation.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -114,12 +122,118 @@ def read_audio(path: Path | str, rate: int | None = None) -> tuple[np.ndarray, i
     return samples, int(sr)
 
 
+_DISPLAY_ROTATION = re.compile(r"(?:Display Matrix|displaymatrix): rotation of (-?[\d.]+) degrees")
+_VIDEO_SIZE = re.compile(r" (\d{1,5})x(\d{1,5})[, \[]")
+_VIDEO_RATE = re.compile(r"([\d.]+) (?:fps|tbr)")
+
+
+def media_summary(path: Path | str) -> str:
+    """The stream summary ffmpeg prints for ``path`` (what ffprobe shows: streams, sizes, side data)."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                          text=True, errors="replace", check=False)
+    return proc.stderr
+
+
+def _first_video_stream(summary: str) -> list[str]:
+    """The lines of the first video stream in a summary: its ``Stream #…: Video:`` line and what follows it."""
+    lines = summary.splitlines()
+    for i, line in enumerate(lines):
+        if "Stream #" in line and ": Video: " in line:
+            block = [line]
+            for rest in lines[i + 1:]:
+                if "Stream #" in rest or not rest.startswith("    "):
+                    break
+                block.append(rest)
+            return block
+    return []
+
+
+def display_rotation(summary: str) -> float:
+    """Degrees (counter-clockwise, ffmpeg's sign) a player turns the first video stream of a summary; 0 if none.
+
+    A phone's ``rotate=90`` tag (turn clockwise) is ``-90`` here."""
+    for line in _first_video_stream(summary)[1:]:
+        found = _DISPLAY_ROTATION.search(line)
+        if found:
+            return float(found.group(1))
+    return 0.0
+
+
+def quarter_turn(rotation: float) -> bool:
+    """Whether a display rotation swaps width and height (±90°, 270°)."""
+    return abs((rotation % 180) - 90) < 1.0
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    """The first video stream of a file, read upright (module docstring). ``width`` × ``height``: as displayed."""
+
+    path: str
+    width: int
+    height: int
+    fps: float                 # 0 when the container does not say
+    rotation: float            # the display rotation applied (0: none)
+
+    def frames(self, limit: int | None = None) -> Iterator[np.ndarray]:
+        """(height, width, 3) uint8 RGB frames in order, streamed (bounded memory); at most ``limit``.
+
+        Stopping early (``break``, ``limit``) is fine; a decoding error that ends the stream raises
+        :class:`MediaError`."""
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", self.path, "-map", "0:v:0"]
+        if limit is not None:
+            cmd += ["-frames:v", str(int(limit))]
+        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        size = self.width * self.height * 3
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors)
+            assert proc.stdout is not None
+            finished = False
+            try:
+                while True:
+                    buf = proc.stdout.read(size)
+                    if not buf:
+                        finished = True
+                        break
+                    if len(buf) != size:
+                        raise MediaError(f"{self.path}: cannot decode video: a frame of {len(buf)} bytes, expected "
+                                         f"{self.width}×{self.height}×3 = {size}")
+                    yield np.frombuffer(buf, np.uint8).reshape(self.height, self.width, 3)
+            finally:
+                proc.stdout.close()
+                if not finished:
+                    proc.kill()
+                code = proc.wait()
+            if finished and code != 0:
+                errors.seek(0)
+                detail = errors.read().decode(errors="replace").strip()[-400:]
+                raise MediaError(f"{self.path}: cannot decode video: {detail or f'ffmpeg exit {code}'}")
+
+
+def open_video(path: Path | str) -> VideoStream:
+    """The first video stream of any file ffmpeg reads (:class:`VideoStream`); :class:`MediaError` if none."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: file is empty (0 bytes)")
+    stream = _first_video_stream(media_summary(path))
+    size = _VIDEO_SIZE.search(stream[0].split(": Video: ", 1)[1]) if stream else None
+    if size is None:
+        raise MediaError(f"{path}: no video stream (not a video file, or an unreadable one)")
+    width, height = int(size.group(1)), int(size.group(2))
+    rotation = display_rotation("\n".join(stream))
+    if quarter_turn(rotation):
+        width, height = height, width
+    rate = _VIDEO_RATE.search(stream[0])
+    return VideoStream(str(path), width, height, float(rate.group(1)) if rate else 0.0, rotation)
+
+
 def read_video(path: Path | str) -> np.ndarray:
-    """Decode every frame of the first video stream of any file ffmpeg reads: (T, H, W, 3) uint8 RGB, stored size.
+    """Decode every frame of the first video stream of any file ffmpeg reads: (T, H, W, 3) uint8 RGB, upright.
 
     The pixels decord gives (both use ffmpeg's rgb24 conversion), at any frame size (decord fails on some small
-    ones). The whole stream is decoded once first: an error anywhere in it (a truncated file) raises, rather than
-    returning the frames before it.
+    ones), turned upright by the stream's display matrix (module docstring). The whole stream is decoded once
+    first: an error anywhere in it (a truncated file) raises, rather than returning the frames before it.
     """
     path = Path(path)
     if not path.is_file():
@@ -128,12 +242,7 @@ def read_video(path: Path | str) -> np.ndarray:
                             "-"], capture_output=True, check=False)
     if check.returncode != 0 or check.stderr.strip():
         raise MediaError(f"{path}: cannot decode video: {check.stderr.decode(errors='replace').strip()[-400:]}")
-    try:
-        frames = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        width, height = next(frames)["size"]
-        video = [np.frombuffer(frame, np.uint8).reshape(height, width, 3) for frame in frames]
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise MediaError(f"{path}: cannot decode video: {exc}") from exc
+    video = list(open_video(path).frames())
     if not video:
         raise MediaError(f"{path}: no video frames")
     return np.stack(video)

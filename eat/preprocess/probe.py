@@ -15,7 +15,7 @@ from pathlib import Path
 import decord
 import numpy as np
 
-from eat.io.media import MediaError, ffmpeg_exe
+from eat.io.media import MediaError, display_rotation, ffmpeg_exe, quarter_turn
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ def probe_media(path: Path | str) -> MediaInfo:
     info["has_video"], info["has_audio"] = video is not None, audio is not None
     if video:
         info["width"], info["height"] = int(video.group(1)), int(video.group(2))
+        if quarter_turn(display_rotation(text)):   # a phone's rotate=90: the size as displayed (and as normalised)
+            info["width"], info["height"] = info["height"], info["width"]
         info["fps"] = float(video.group(3) or video.group(4))
         info["n_frames"], info["variable_frame_rate"] = _frame_timing(path)
     if audio:
