@@ -33,7 +33,7 @@ repro: $(STAMP)
 ifneq ($(PROFILE),)
 	$(BIN)/python -m eat.config apply configs/$(PROFILE).yaml
 endif
-	$(BIN)/dvc repro
+	$(BIN)/python -m eat.orchestration.repro
 	@$(BIN)/python -m eat.where
 
 test: $(STAMP)

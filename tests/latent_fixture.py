@@ -69,4 +69,5 @@ def fixture_overlay() -> dict:
     """
     return {"signal": {"image_size": SIZE}, "crop_align": {"size": SIZE}, "ray": {"workers": 1},
             "latent_train": {"steps": STEPS, "batch_size": 2, "checkpoint_every": 2, "log_every": 1,
-                             "threads_per_worker": 1, "eval_frames_per_clip": 3}}
+                             "threads_per_worker": 1, "eval_frames_per_clip": 3,
+                             "headpose_labels": "estimated"}}   # the fixture's clips have no synthetic sidecars

@@ -67,3 +67,38 @@ def test_augmentation_treats_source_and_driving_alike_and_mirrors_pose():
     again = Augmentation(0.0, 0.3, 0.3, 0.3, 0.5)(batch, [np.random.default_rng(1)])
     assert torch.equal(again.source, jittered.source)
     assert batch.driving_landmarks[0, 0].tolist() == [1.0, 2.0]   # the input batch is left untouched
+
+
+def test_colour_augmentation_recolours_source_and_driving_alike_and_is_off_at_zero():
+    import torch
+
+    from eat.latent.data import Augmentation, Batch, ColourAugmentation
+
+    pair = torch.rand(2, 3, 8, 8)
+    assert torch.equal(ColourAugmentation(0.0)(pair, np.random.default_rng(0)), pair)
+    out = ColourAugmentation(1.0)(pair, np.random.default_rng(3))
+    assert out.shape == pair.shape and 0 <= out.min() and out.max() <= 1 and not torch.allclose(out, pair)
+    # one draw for the whole stack: a pixel with the same colour in source and driving stays the same in both
+    same = torch.rand(1, 3, 8, 8).expand(2, -1, -1, -1)
+    recoloured = ColourAugmentation(1.0)(same, np.random.default_rng(4))
+    assert torch.equal(recoloured[0], recoloured[1])
+    batch = Batch(pair[:1], pair[:1].clone(), np.zeros((1, 68, 2), np.float32), torch.zeros(1, 3))
+    augmented = Augmentation(0.0, 0, 0, 0, 0, ColourAugmentation(1.0))(batch, [np.random.default_rng(5)])
+    assert torch.equal(augmented.source, augmented.driving) and not torch.allclose(augmented.source, pair[:1])
+
+
+def test_groundtruth_head_pose_takes_the_sidecar_angle_nearest_in_time(tmp_path):
+    from eat.latent.data import groundtruth_head_pose
+
+    bank = toy_bank()
+    clips = bank.clips.assign(clip_id=[f"c{i}" for i in range(len(bank.clips))], fps=25.0)
+    bank = FrameBank(clips, bank.frames, bank.landmarks, bank.pose, bank.clip, bank.start)
+    raw = [{"clip_id": f"c{i}", "frame": f, "yaw": float(100 * i + f), "pitch": -1.0, "roll": 2.0}
+           for i in range(len(clips)) for f in range(10)]                 # 50 fps raw: two raw frames per frame
+    pd.DataFrame(raw).to_parquet(tmp_path / "frames.parquet")
+    pd.DataFrame({"clip_id": clips.clip_id, "fps": 50.0}).to_parquet(tmp_path / "clips.parquet")
+    out = groundtruth_head_pose(bank, tmp_path / "frames.parquet")
+    assert out.pose[bank.clip_frames(2), 0].tolist() == [200.0, 202.0, 204.0, 206.0, 208.0]
+    assert (out.pose[:, 1] == -1).all() and (out.pose[:, 3:] == bank.pose[:, 3:]).all()
+    with pytest.raises(FileNotFoundError, match="headpose_labels: groundtruth works only on the embedded"):
+        groundtruth_head_pose(bank, tmp_path / "absent" / "frames.parquet")

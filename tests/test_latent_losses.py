@@ -277,3 +277,18 @@ def test_masked_l1_known_answers():
     fake[..., 2:5, 2:5] = 1.0
     assert masked_l1(real, fake, mask).item() == pytest.approx(1.0)               # outside the mask ignored
     assert masked_l1(real, fake, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_perceptual_loss_runs_vgg19_only_to_the_deepest_weighted_slice(vgg):
+    pyramid = ImagePyramid([1.0])
+    real = smooth_image(1)
+    fake = real.flip(-1)
+    calls = []
+    handle = vgg.slices[3].register_forward_hook(lambda *_: calls.append(1))
+    shallow = perceptual_loss(pyramid(real), pyramid(fake), vgg, [10.0, 10.0, 10.0, 0.0, 0.0])
+    assert not calls                                   # relu4_1 and relu5_1 never computed
+    full = perceptual_loss(pyramid(real), pyramid(fake), vgg, [10.0, 10.0, 10.0, 10.0, 10.0])
+    handle.remove()
+    assert calls and full > shallow > 0
+    feats = vgg(real, 3)
+    assert len(feats) == 3 and all(torch.equal(a, b) for a, b in zip(feats, vgg(real)[:3], strict=False))

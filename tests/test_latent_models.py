@@ -298,3 +298,13 @@ def test_generator_deformation_is_the_identity_when_driving_equals_source(small)
     h = 64 // 2**cfg.gen_down_blocks
     identity = make_coordinate_grid((cfg.reshape_depth, h, h))
     torch.testing.assert_close(out["deformation"], identity.expand_as(out["deformation"]), atol=1e-6, rtol=0)
+
+
+def test_one_estimator_call_splits_back_into_the_poses_of_each_group():
+    from eat.models.keypoints import HeadPose
+
+    pose = HeadPose(*(torch.arange(6 * n, dtype=torch.float32).view(6, n) for n in (4, 4, 4, 3)),
+                    expression=torch.zeros(6, 2, 3))
+    first, second, third = pose.split([2, 2, 2])
+    assert torch.equal(second.yaw, pose.yaw[2:4]) and torch.equal(third.translation, pose.translation[4:])
+    assert first.expression.shape == (2, 2, 3)

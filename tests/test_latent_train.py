@@ -105,3 +105,17 @@ def test_extracted_latents_follow_eq1_and_match_frame_counts(fixture_run):
             rebuilt = z["canonical"] @ z["rotation"].transpose(0, 2, 1) + z["translation"][:, None] + z["expression"]
             assert np.allclose(rebuilt, z["keypoints"], atol=1e-5)
             assert np.allclose(z["rotation"] @ z["rotation"].transpose(0, 2, 1), np.eye(3), atol=1e-5)
+
+
+def test_recipe_deviations_name_each_key_that_differs_from_the_paper_profile(tmp_path):
+    from eat.config import parse_params
+    from eat.latent.train import recipe_deviations
+
+    cfg = parse_params(read_yaml(REPO / "params.yaml")).latent_train
+    paper = tmp_path / "paper.yaml"
+    write_yaml_atomic(paper, {"latent_train": {"steps": 1, "gan_weight": cfg.gan_weight + 1.0,
+                                               "perceptual_weights": cfg.perceptual_weights}})
+    assert recipe_deviations(cfg, paper) == {"gan_weight": {"here": cfg.gan_weight, "paper": cfg.gan_weight + 1.0}}
+    assert recipe_deviations(cfg, tmp_path / "absent.yaml") == {}
+    real = recipe_deviations(cfg, REPO / "configs" / "paper.yaml")
+    assert "steps" not in real and all(v["here"] != v["paper"] for v in real.values())

@@ -49,8 +49,9 @@ FLOP_PARTS = {"keypoint detector": "KeypointDetector", "head-pose estimator": "H
               "VGG19 (perceptual loss)": "VGG19Features"}
 
 
-def _train_step(params: Params):
-    """One training step of the enhanced variant on random frames, as a closure (the stage's own objective)."""
+def _train_step(params: Params, forward_only: bool = False):
+    """One training step of the enhanced variant on random frames, as a closure (the stage's own objective);
+    ``forward_only``: the loss terms alone, without gradients."""
     cfg, size = params.latent_train, params.signal.image_size
     trainer = Trainer(params.latent, cfg, params.optim, params.seed, torch.device("cpu"))
     vgg, _ = load_vgg19("substitute", params.seed)
@@ -58,6 +59,12 @@ def _train_step(params: Params):
     n = cfg.batch_size
     landmarks = (torch.rand(n, 68, 2) * size * 0.5 + size * 0.25).numpy()
     batch = Batch(torch.rand(n, 3, size, size), torch.rand(n, 3, size, size), landmarks, torch.zeros(n, 3))
+
+    def forward() -> None:
+        with torch.no_grad():
+            _, prediction, _ = objective.generator_losses(trainer.nets, batch, step_seed=0)
+            if cfg.gan_weight > 0:
+                objective.discriminator_loss(trainer.nets, batch, prediction)
 
     def step() -> None:
         terms, prediction, _ = objective.generator_losses(trainer.nets, batch, step_seed=0)
@@ -70,21 +77,24 @@ def _train_step(params: Params):
             d_loss.backward()
             trainer.opt_d.step()
 
-    return step
+    return forward if forward_only else step
 
 
 def flop_split(params: Params) -> dict:
-    """GFLOP of one training step (forward + backward) and each box's share, counted by torch's FlopCounterMode."""
+    """GFLOP of one training step (forward + backward, counted by torch's FlopCounterMode) and each box's share
+    of the forward pass (backward ops are not reliably attributed to modules; they cost about twice the forward)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    step = _train_step(params)
     with FlopCounterMode(display=False) as counter:
-        step()
+        _train_step(params)()
+    total = sum(counter.get_flop_counts().get("Global", {}).values())
+    with FlopCounterMode(display=False) as counter:
+        _train_step(params, forward_only=True)()
     counts = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
-    total = counts.get("Global", 0)
-    return {"gflop_per_step": round(total / 1e9, 2),
-            "share": {part: round(counts.get(path, 0) / total, 3) if total else 0.0
-                      for part, path in FLOP_PARTS.items()}}
+    forward = counts.get("Global", 0)
+    return {"gflop_per_step": round(total / 1e9, 2), "forward_gflop": round(forward / 1e9, 2),
+            "forward_share": {part: round(counts.get(path, 0) / forward, 3) if forward else 0.0
+                              for part, path in FLOP_PARTS.items()}}
 
 
 def cpu_kind() -> str:

@@ -187,7 +187,9 @@ class MediaPipeDetector:
             return Detection(None, 0)
         faces = [np.array([(p.x * w, p.y * h) for p in face.landmark], np.float32) for face in found]
         largest = max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
-        return Detection(mesh_to_ibug68(largest), len(faces))
+        # tracking mode sometimes returns the tracked face twice (two meshes on one head): count distinct faces
+        distinct = merge_boxes([_landmark_box(f) for f in faces])
+        return Detection(mesh_to_ibug68(largest), len(distinct))
 
     def __call__(self, frame: np.ndarray) -> Detection:
         found = self._mesh_faces(frame)

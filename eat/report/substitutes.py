@@ -59,6 +59,16 @@ def detect(results: RunResults) -> list[Flag]:
     if any(loaded.ok and (loaded.data.get("vgg19") or {}).get("substitute") for loaded in results.latent.values()):
         flags.append(Flag("vgg19", "perceptual loss on a randomly initialised VGG19 instead of ImageNet VGG19",
                           ALL - {"F6", "T2"}, "random-init VGG19 loss"))
+    latent = [loaded.data for loaded in results.latent.values() if loaded.ok]
+    if any("substitute" in str(m.get("headpose_labels", "")) for m in latent):
+        flags.append(Flag("headpose_labels", "head-pose estimator supervised by the synthetic data's exact head pose "
+                          "instead of a pretrained HopeNet's estimates", ALL - {"F6", "T2"},
+                          "exact head-pose labels, not HopeNet"))
+    deviations = sorted({key for m in latent for key in (m.get("deviations_from_paper_profile") or {})})
+    if deviations:
+        flags.append(Flag("latent_recipe", "latent model trained with a small-profile recipe that departs from "
+                          f"OSFV's in: {', '.join(deviations)} (values in reports/latent/*/metrics.json)",
+                          ALL - {"F6", "T2"}, "small-profile latent recipe"))
     classifier = results.side.get("emotion_classifier")
     if classifier and classifier.ok:
         weights = classifier.data.get("weights") or {}

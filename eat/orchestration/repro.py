@@ -1,0 +1,102 @@
+"""``make repro``: the whole DVC pipeline, with one view of a long run.
+
+Before it starts, the run lists the stages it will run, each with its expected time from the last recorded
+timings (``reports/timings.json``), and the total. Each stage then runs as ``dvc repro --single-item`` in DVC's
+own order (:func:`eat.orchestration.dag.plan`), its output (progress bars included) passing straight through,
+and a line after each stage gives the elapsed time and the estimate of what remains. The stage's wall time,
+outcome and the CPU's instruction-set class are recorded in ``reports/timings.json`` as soon as it finishes,
+so an interrupted run keeps what it measured.
+
+A stage will run when ``dvc status`` reports a change of its own or when a stage upstream of it will run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import networkx as nx
+from dvc.repo import Repo
+
+from eat.io.atomic import write_text_atomic
+from eat.latent.bench import cpu_kind
+from eat.orchestration.dag import DvcBusy, plan
+from eat.orchestration.runner import StageFailed, repro_stage, stage_env
+
+TIMINGS = Path("reports/timings.json")
+
+
+def will_run(root: Path) -> dict[str, bool]:
+    """Stage address → whether ``dvc repro`` would run it now (changed itself, or downstream of a stage that will)."""
+    with Repo(str(root)) as repo:
+        changed = set(repo.status())
+        graph = repo.index.graph                  # edges point from a stage to the stages it depends on
+        stages = {s.addressing: s for s in graph if s.cmd}
+        upstream = {name: {u.addressing for u in nx.descendants(graph, s)} for name, s in stages.items()}
+    return {name: name in changed or bool(upstream[name] & changed) for name in stages}
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def load_timings(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text()).get("stages", {}) if path.is_file() else {}
+
+
+def record(path: Path, stage: str, seconds: float, outcome: str) -> None:
+    """Add one stage's wall time to the timings file (atomically)."""
+    stages = load_timings(path)
+    stages[stage] = {"seconds": round(seconds, 1), "outcome": outcome, "cpu": cpu_kind(),
+                     "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+    write_text_atomic(path, json.dumps({"note": "wall time of each stage's last run by make repro (2 CPU cores "
+                                                "unless the cpu field says otherwise)", "stages": stages},
+                                       indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", default=".")
+    parser.add_argument("--timings", default=str(TIMINGS))
+    args = parser.parse_args(argv)
+    root, timings_path = Path(args.repo).resolve(), Path(args.repo) / args.timings
+    stages = plan(root)
+    todo = will_run(root)
+    known = load_timings(timings_path)
+    expected = {s.name: (known.get(s.name) or {}).get("seconds") for s in stages if todo.get(s.name)}
+    if not expected:
+        print("make repro: every stage is up to date (dvc status is clean)")
+        return 0
+    total = sum(v for v in expected.values() if v)
+    print(f"make repro: {len(expected)} of {len(stages)} stages will run on a {cpu_kind()} CPU; "
+          f"expected ≈ {_clock(total)} from the last recorded timings ({args.timings})")
+    for name, seconds in expected.items():
+        print(f"  {name:32s} {_clock(seconds)}")
+    sys.stdout.flush()
+    start, env = time.perf_counter(), stage_env()
+    remaining = dict(expected)
+    for i, name in enumerate(expected, 1):
+        try:
+            run = repro_stage(root, name, env, lambda _stream, line: print(line, flush=True))
+        except (DvcBusy, StageFailed) as err:
+            print(f"make repro: {err}", file=sys.stderr)
+            return 1
+        record(timings_path, name, run.seconds, run.outcome)
+        remaining.pop(name)
+        left = sum(v for v in remaining.values() if v)
+        unknown = sum(1 for v in remaining.values() if not v)
+        print(f"[{i}/{len(expected)}] {name} {run.outcome} in {_clock(run.seconds)}; elapsed "
+              f"{_clock(time.perf_counter() - start)}, remaining ≈ {_clock(left)}"
+              + (f" + {unknown} stage(s) never timed" if unknown else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
