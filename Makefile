@@ -13,7 +13,7 @@ export MPLBACKEND := Agg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROFILE ?=
 
-.PHONY: install repro test bench clean lint ui flow
+.PHONY: install repro test test-fast bench clean lint ui flow
 
 # Prefect: `make ui` serves the UI (state in .prefect/), `make flow` runs the DVC pipeline as a flow it shows.
 PREFECT_PORT ?= 4200
@@ -38,6 +38,9 @@ endif
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)   # the inner loop: every test but the slow end-to-end ones (marked slow, > 60 s each)
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m eat.bench --out reports/bench

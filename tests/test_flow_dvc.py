@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from eat.config import ConfigError
 from eat.orchestration.dag import DvcBusy, UnknownStage, final_reports, pending_changes, plan
 from eat.orchestration.params import apply_run_params
 from eat.orchestration.report import flatten_metrics, metrics_table
+from eat.orchestration.repro import _clock, load_timings, will_run
+from eat.orchestration.repro import main as repro_main
 from eat.orchestration.runner import StageFailed, repro_stage, stage_env
 from flows.cli import prepare_environment
 from flows.pipeline import _transient, artifact_key
@@ -134,3 +137,23 @@ def test_stage_env_passes_the_ray_address_and_puts_this_venv_first(monkeypatch):
     assert env["EAT_RAY_ADDRESS"] == "ray://head:10001" and env["PYTHONUNBUFFERED"] == "1"
     assert Path(shutil.which("python", path=env["PATH"])).parent == Path(sys.executable).parent
     assert "EAT_RAY_ADDRESS" not in stage_env(None)
+
+
+def test_make_repro_lists_expected_times_then_reports_progress_and_records_timings(toy, capsys):
+    assert will_run(toy) == {"prepare": True, "train": True, "report": True}
+    assert repro_main(["--repo", str(toy)]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 stages will run" in out and "3 stage(s) never timed" in out
+    assert "[1/3] prepare ran in" in out and "[3/3] report ran in" in out and "remaining ≈ 0s" in out
+    timings = load_timings(toy / "reports" / "timings.json")
+    assert set(timings) == {"prepare", "train", "report"} and all(t["outcome"] == "ran" for t in timings.values())
+    assert will_run(toy) == {"prepare": False, "train": False, "report": False}
+    assert repro_main(["--repo", str(toy)]) == 0 and "every stage is up to date" in capsys.readouterr().out
+
+    (toy / "train.yaml").write_text("lr: 0.2\n")          # train changes, so report (downstream) runs too
+    assert will_run(toy) == {"prepare": False, "train": True, "report": True}
+    assert repro_main(["--repo", str(toy)]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 3 stages will run" in out and "never timed" not in out
+    assert re.search(rf"^\s+train\s+{re.escape(_clock(timings['train']['seconds']))}$", out, re.M)
+    assert runs_of(toy, "prepare") == 1 and runs_of(toy, "train") == 2

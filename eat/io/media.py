@@ -33,6 +33,10 @@ class MediaError(ValueError):
 
 
 _BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
+# ffmpeg's plain-C code paths for everything it writes: its RGB → YUV conversion (libswscale) and its AAC encoder
+# give other bytes with SSE, AVX2/FMA or no SIMD at all, so files written on two kinds of CPU could differ.
+# libx264 is bit-exact whatever the CPU and keeps its own SIMD (encoding time unchanged). docs/determinism.md.
+PORTABLE = ["-cpuflags", "0"]
 
 
 def ffmpeg_exe() -> str:
@@ -41,7 +45,8 @@ def ffmpeg_exe() -> str:
 
 def run_ffmpeg(args: list[str], target: Path, stdin_bytes: Iterable[bytes] | None = None) -> None:
     """Run the bundled ffmpeg; a failure raises naming ``target`` with ffmpeg's last error lines."""
-    cmd = [ffmpeg_exe(), "-nostdin" if stdin_bytes is None else "-hide_banner", "-y", "-loglevel", "error", *args]
+    cmd = [ffmpeg_exe(), "-nostdin" if stdin_bytes is None else "-hide_banner", "-y", "-loglevel", "error",
+           *PORTABLE, *args]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_bytes is not None else None,
                             stderr=subprocess.PIPE)
     try:

@@ -40,7 +40,7 @@ class Stage:
         return self.outs + self.metrics + self.plots
 
 
-def _address(dvc_stage, root: str) -> str:
+def stage_address(dvc_stage, root: str) -> str:
     """``dvc repro``'s address of a stage, relative to the repository root (DVC's own is relative to the cwd)."""
     dvcfile = os.path.relpath(dvc_stage.path, root)
     return dvc_stage.name if dvcfile == "dvc.yaml" else f"{dvcfile}:{dvc_stage.name}"
@@ -52,7 +52,7 @@ def _stage(dvc_stage, root: str) -> Stage:
 
     outs = dvc_stage.outs
     cmd = dvc_stage.cmd if isinstance(dvc_stage.cmd, str) else " && ".join(dvc_stage.cmd)
-    return Stage(name=_address(dvc_stage, root), cmd=cmd,
+    return Stage(name=stage_address(dvc_stage, root), cmd=cmd,
                  metrics=rel(o for o in outs if o.metric), plots=rel(o for o in outs if o.plot),
                  outs=rel(o for o in outs if not (o.metric or o.plot)))
 
@@ -74,7 +74,7 @@ def plan(root: Path, targets: Sequence[str] | None = None) -> list[Stage]:
         graph = get_active_graph(repo.index.graph)
         selected = None
         if targets:
-            by_name = {_address(s, repo.root_dir): s for s in graph if s.cmd}
+            by_name = {stage_address(s, repo.root_dir): s for s in graph if s.cmd}
             missing = [t for t in targets if t not in by_name]
             if missing:
                 raise UnknownStage(f"no stage {', '.join(map(repr, missing))} in {root}/dvc.yaml; "

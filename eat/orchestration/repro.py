@@ -24,7 +24,7 @@ from dvc.repo import Repo
 
 from eat.io.atomic import write_text_atomic
 from eat.latent.bench import cpu_kind
-from eat.orchestration.dag import DvcBusy, plan
+from eat.orchestration.dag import DvcBusy, plan, stage_address
 from eat.orchestration.runner import StageFailed, repro_stage, stage_env
 
 TIMINGS = Path("reports/timings.json")
@@ -33,11 +33,12 @@ TIMINGS = Path("reports/timings.json")
 def will_run(root: Path) -> dict[str, bool]:
     """Stage address → whether ``dvc repro`` would run it now (changed itself, or downstream of a stage that will)."""
     with Repo(str(root)) as repo:
-        changed = set(repo.status())
         graph = repo.index.graph                  # edges point from a stage to the stages it depends on
-        stages = {s.addressing: s for s in graph if s.cmd}
-        upstream = {name: {u.addressing for u in nx.descendants(graph, s)} for name, s in stages.items()}
-    return {name: name in changed or bool(upstream[name] & changed) for name in stages}
+        name = {s: stage_address(s, repo.root_dir) for s in graph}
+        by_status = {s.addressing: name[s] for s in graph}   # status keys are addresses relative to the cwd
+        changed = {by_status[k] for k in repo.status() if k in by_status}
+        upstream = {name[s]: {name[u] for u in nx.descendants(graph, s)} for s in graph if s.cmd}
+    return {stage: stage in changed or bool(up & changed) for stage, up in upstream.items()}
 
 
 def _clock(seconds: float | None) -> str:
@@ -74,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if not expected:
         print("make repro: every stage is up to date (dvc status is clean)")
         return 0
-    total = sum(v for v in expected.values() if v)
-    print(f"make repro: {len(expected)} of {len(stages)} stages will run on a {cpu_kind()} CPU; "
-          f"expected ≈ {_clock(total)} from the last recorded timings ({args.timings})")
+    total, untimed = sum(v for v in expected.values() if v), sum(1 for v in expected.values() if not v)
+    estimate = f"expected ≈ {_clock(total)} from the last recorded timings ({args.timings})" + (
+        f", {untimed} stage(s) never timed" if untimed else "")
+    print(f"make repro: {len(expected)} of {len(stages)} stages will run on this {cpu_kind()} CPU; {estimate}")
     for name, seconds in expected.items():
         print(f"  {name:32s} {_clock(seconds)}")
     sys.stdout.flush()
