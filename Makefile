@@ -70,3 +70,18 @@ pull: $(STAMP)
 clean:
 	rm -rf data/synth data/interim data/features reports/synth reports/preprocess reports/bench reports/latent reports/pca .pytest_cache .ray/session_*
 	-$(BIN)/dvc gc --workspace --force 2>/dev/null
+
+# Did the reproduction reproduce? `make verify` (after `make repro`) compares this run's metrics (working tree)
+# with the committed ones (git HEAD) within the bands and the paper's orderings declared in configs/verify.yaml:
+# a table of metric | committed | now | band | verdict, exit 1 when a conclusion flips or a metric leaves its band.
+# `make seeds [N=3] [SEEDS="20231002 1 2"] [TARGETS="train_sync_expert ..."] [JOBS=1] [UPSTREAM=1]` runs the model
+# stages (only them, on the committed data; UPSTREAM=1: their upstream too) at N seeds as DVC experiments
+# (dvc exp run --queue -S seed=... --single-item, --run-all, exp show) and writes
+# reports/seeds/table.md and table.json: each key metric's mean, min, max and pass/fail (configs/verify.yaml, seeds).
+.PHONY: verify seeds
+verify: $(STAMP)
+	$(BIN)/python -m eat.orchestration.verify
+
+seeds: $(STAMP)
+	$(BIN)/python -m eat.orchestration.seeds $(if $(N),-n $(N)) $(if $(SEEDS),--seeds "$(SEEDS)") \
+		$(if $(TARGETS),--targets "$(TARGETS)") $(if $(JOBS),--jobs $(JOBS)) $(if $(UPSTREAM),--with-upstream)

@@ -59,7 +59,8 @@ def test_augmentation_treats_source_and_driving_alike_and_mirrors_pose():
     landmarks = np.array([[[1.0, 2.0]] * 68], np.float32)
     batch = Batch(image, image.clone(), landmarks, torch.tensor([[10.0, 5.0, -3.0]]))
     flipped = Augmentation(1.0, 0, 0, 0, 0)(batch, [np.random.default_rng(0)])
-    assert torch.allclose(flipped.source, image.flip(-1)) and torch.equal(flipped.source, flipped.driving)
+    # a zero jitter still round-trips through HSV: equal to float precision, whatever kernels earlier tests chose
+    assert torch.allclose(flipped.source, image.flip(-1), atol=1e-6) and torch.equal(flipped.source, flipped.driving)
     assert flipped.driving_landmarks[0, 0].tolist() == [6.0, 2.0]
     assert flipped.driving_pose.tolist() == [[-10.0, 5.0, 3.0]]
     jittered = Augmentation(0.0, 0.3, 0.3, 0.3, 0.5)(batch, [np.random.default_rng(1)])
