@@ -42,8 +42,13 @@ test: $(STAMP)
 test-fast: $(STAMP)   # the inner loop: every test but the slow end-to-end ones (marked slow, > 60 s each)
 	$(BIN)/python -m pytest -m "not slow"
 
+# `make bench` runs every benchmark; `make bench latent` (or synth, preprocess, audio_features, generate) one of them
+BENCHES := synth preprocess audio_features latent generate
 bench: $(STAMP)
-	$(BIN)/python -m eat.bench --out reports/bench
+	$(BIN)/python -m eat.bench --out reports/bench $(filter $(BENCHES),$(MAKECMDGOALS))
+
+$(BENCHES):
+	@:
 
 ui: $(STAMP)
 	@echo "Prefect UI: $(PREFECT_URL)  (state in .prefect/, analytics off; Ctrl-C stops it). Then, in another shell: make flow"

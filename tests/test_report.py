@@ -182,6 +182,18 @@ def test_provenance(built):
     assert p.data_version == {"data/synth": "abc123.dir", "data/interim/manifest.parquet": "def456"}
     assert p.commit == "unknown" and p.dirty is None      # the fixture folder is no git repository
     assert "abc123.dir" in (root / "reports" / "paper.md").read_text()
+    assert p.machine.endswith("CPU") and p.run_time == ""      # no reports/timings.json in the fixture
+
+
+def test_run_time_sums_the_stages_that_ran(tmp_path):
+    from eat.report.provenance import run_time
+
+    (tmp_path / "timings.json").write_text(json.dumps({"stages": {
+        "synth": {"seconds": 180.0, "outcome": "ran", "cpu": "AVX2"},
+        "ingest": {"seconds": 60.0, "outcome": "ran", "cpu": "AVX2"},
+        "report": {"seconds": 1.0, "outcome": "cached", "cpu": "AVX2"}}}))
+    assert run_time(tmp_path / "timings.json") == "2 stages took 4 min of wall time (AVX2 CPU; timings.json)"
+    assert run_time(tmp_path / "absent.json") == ""
 
 
 def test_user_study_rows_meet_the_papers(tmp_path):

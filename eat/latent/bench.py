@@ -18,6 +18,7 @@ from eat.latent.data import Batch
 from eat.latent.objective import Objective
 from eat.latent.train import Trainer
 from eat.latent.vgg import load_vgg19
+from eat.machine import cpu_kind
 from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
 
@@ -95,21 +96,6 @@ def flop_split(params: Params) -> dict:
     return {"gflop_per_step": round(total / 1e9, 2), "forward_gflop": round(forward / 1e9, 2),
             "forward_share": {part: round(counts.get(path, 0) / forward, 3) if forward else 0.0
                               for part, path in FLOP_PARTS.items()}}
-
-
-def cpu_kind() -> str:
-    """The instruction-set class that sets a CPU step's speed here: AMX, AVX512-BF16, AVX512 or AVX2."""
-    flags = set()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
-    except OSError:
-        return "unknown"
-    flags = set(flags)
-    for kind, flag in (("AMX", "amx_bf16"), ("AVX512-BF16", "avx512_bf16"), ("AVX512", "avx512f"), ("AVX2", "avx2")):
-        if flag in flags:
-            return kind
-    return "other"
 
 
 def bench_latent(params_path: str) -> dict:

@@ -23,7 +23,7 @@ import networkx as nx
 from dvc.repo import Repo
 
 from eat.io.atomic import write_text_atomic
-from eat.latent.bench import cpu_kind
+from eat.machine import cpu_kind
 from eat.orchestration.dag import DvcBusy, plan, stage_address
 from eat.orchestration.runner import StageFailed, repro_stage, stage_env
 

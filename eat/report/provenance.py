@@ -1,15 +1,19 @@
-"""What a report was built from: git commit (and whether the tree was dirty), a hash of params.yaml, and the
-data version (dvc.lock's md5 of the data stages' outputs, or the data roots when they are not DVC outputs)."""
+"""What a report was built from: git commit (and whether the tree was dirty), a hash of params.yaml, the
+data version (dvc.lock's md5 of the data stages' outputs, or the data roots when they are not DVC outputs),
+and the machine and wall time of the run (``reports/timings.json``, written by ``make repro``)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+
+from eat.machine import describe
 
 DATA_STAGES = ("synth", "ingest")
 
@@ -21,13 +25,16 @@ class Provenance:
     params_sha256: str
     data_version: dict[str, str]
     built: str
+    machine: str = ""
+    run_time: str = ""
 
     def lines(self) -> list[str]:
         """Human-readable lines for every report format."""
         state = {True: " (working tree had uncommitted changes)", False: "", None: " (dirty state unknown)"}
         data = ", ".join(f"{k} {v}" for k, v in self.data_version.items()) or "unknown"
+        run = [f"run on a {self.machine}" + (f": {self.run_time}" if self.run_time else "")] if self.machine else []
         return [f"git commit {self.commit}{state[self.dirty]}", f"params.yaml sha256 {self.params_sha256[:16]}",
-                f"data version: {data}", f"built {self.built}"]
+                f"data version: {data}", *run, f"built {self.built}"]
 
 
 def _git(repo: Path, *args: str) -> str | None:
@@ -53,6 +60,19 @@ def data_version(dvc_lock: Path, params: dict) -> dict[str, str]:
     return version
 
 
+def run_time(timings: Path) -> str:
+    """The stages' recorded wall times (``make repro``'s ``reports/timings.json``) as one line, or ""."""
+    if not timings.is_file():
+        return ""
+    stages = json.loads(timings.read_text()).get("stages", {})
+    ran = {k: v for k, v in stages.items() if v.get("outcome") == "ran"}
+    if not ran:
+        return ""
+    kinds = sorted({v.get("cpu", "?") for v in ran.values()})
+    total = sum(v["seconds"] for v in ran.values()) / 60
+    return f"{len(ran)} stages took {total:.0f} min of wall time ({', '.join(kinds)} CPU; {timings.name})"
+
+
 def collect(repo: Path | str = ".", params_path: Path | str = "params.yaml",
             dvc_lock: Path | str = "dvc.lock") -> Provenance:
     repo, params_path = Path(repo), Path(params_path)
@@ -63,4 +83,5 @@ def collect(repo: Path | str = ".", params_path: Path | str = "params.yaml",
     return Provenance(commit=commit, dirty=None if status is None else bool(status.strip()),
                       params_sha256=hashlib.sha256(raw).hexdigest(),
                       data_version=data_version(Path(dvc_lock), params),
-                      built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+                      built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine=describe(),
+                      run_time=run_time(repo / "reports" / "timings.json"))
