@@ -254,5 +254,5 @@ def test_the_remote_is_chosen_in_one_place(tmp_path, env, origin, monkeypatch):
     # the Makefile's targets call this module (make -n runs nothing)
     if shutil.which("make"):
         for target in ("push", "pull"):
-            plan = _sh(["make", "-n", target], REPO, env).stdout.strip().splitlines()
+            plan = _sh(["make", "--no-print-directory", "-n", target], REPO, env).stdout.strip().splitlines()
             assert plan[-1].endswith(f"python -m eat.orchestration.remote {target}")

@@ -54,6 +54,7 @@ def write_random_models(params: Params, root: Path | str, seed: int = 0, variant
     save_adaptation({"step": 0, "adaptation": adaptation_state(model)}, variant, chosen, params, inputs,
                     paths["adaptation"])
     cfg = params.speech_recognizer
+    torch.manual_seed(seed)     # its own draw: the recogniser's weights do not depend on the other models' sizes
     save_recognizer(CTCRecognizer(cfg).eval(), cfg, params.signal.audio_rate, feature_params(params).speech_hop,
                     paths["recognizer"])
     return paths
