@@ -8,14 +8,13 @@ A file ffmpeg cannot open raises :class:`MediaError` with ffmpeg's own reason.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import decord
 import numpy as np
 
-from eat.io.media import MediaError, display_rotation, ffmpeg_exe, quarter_turn
+from eat.io.media import MediaError, display_rotation, media_summary, quarter_turn
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,6 @@ _CHANNELS = {"mono": 1, "stereo": 2, "1 channels": 1, "2 channels": 2}
 _DECORD_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: ")  # "[hh:mm:ss] file.cc:line: ": a clock time, not the cause
 
 
-def _ffmpeg_summary(path: Path) -> str:
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
-                          text=True, errors="replace", check=False)
-    return proc.stderr
-
-
 def _frame_timing(path: Path) -> tuple[int, bool]:
     """Exact frame count and whether frame intervals vary by more than 10 % (variable frame rate)."""
     try:
@@ -68,7 +61,7 @@ def probe_media(path: Path | str) -> MediaInfo:
         raise MediaError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: file is empty (0 bytes)")
-    text = _ffmpeg_summary(path)
+    text = media_summary(path)
     duration = _DURATION.search(text)
     if "Invalid data found" in text or "moov atom not found" in text or duration is None:
         last = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["unknown error"]
