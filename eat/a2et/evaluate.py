@@ -65,14 +65,17 @@ def render_clip(generator: torch.nn.Module, path: ExpressionPath, clip: A2ETClip
 def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel: np.ndarray,
                 other_mel: np.ndarray | None, new_detector, embed) -> dict[str, float]:
     """The paper's metrics (metrics/: aligned 128² crops, PSNR, SSIM, M-/F-LMD; sync confidence) of each video
-    against the ground truth, as ``<metric>_<video>``; sync also with another clip's audio (``…_shuffled``)."""
+    against the ground truth, as ``<metric>_<video>``; sync also with another clip's audio (``…_shuffled``).
+
+    The image metrics skip frame 0: it is the source frame, an input rather than an output, and the static
+    video's copy of it would score an infinite PSNR (which made the static mean undefined)."""
     from metrics.sync import AVClip, sync_score
     from metrics.table import image_metrics
 
     row: dict[str, float] = {}
     for name, video in videos.items():
         if name != "ground_truth":
-            scores = image_metrics(uid, video, truth, new_detector).row
+            scores = image_metrics(uid, video[1:], truth[1:], new_detector).row
             row.update({f"{k}_{name}": scores[k] for k in ("PSNR", "SSIM", "M-LMD", "F-LMD", "face_frames")})
         row[f"Sync_{name}"] = sync_score(AVClip(uid, video, mel=mel), embed).confidence
         if other_mel is not None:
