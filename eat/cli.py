@@ -3,12 +3,13 @@
     eat generate --image face.jpg --audio speech.wav --emotion happy [--intensity 0.7] [--mix angry:0.5,sad:0.5]
                  [--pose static|natural|driving.mp4] [--checkpoint models/adaptation/eat/model.pt] [--paste-back]
                  -o out.mp4
-    eat batch rows.csv [--status rows.status.csv] [--workers N]
+    eat batch rows.csv [--status rows.status.csv] [--workers N] [--redo]
     eat import-official <official checkpoint folder> [--out models/official]
 
 Exit status: 0 on success, 1 when some rows of a batch failed, 2 on an error: one line on stderr naming the file
-and what to fix (``-v`` adds the traceback of an unexpected one). Long work shows progress bars with an ETA on
-stderr (``TQDM_DISABLE=1`` hides them).
+and what to fix (``-v`` adds the traceback of an unexpected one); 130 on Ctrl-C, with one line (videos are
+written whole or not at all; ``eat batch`` says how many rows it finished, and run again makes only the others).
+Long work shows progress bars with an ETA on stderr (``TQDM_DISABLE=1`` hides them).
 """
 
 from __future__ import annotations
@@ -89,10 +90,11 @@ def cmd_batch(args) -> int:
     job = BatchJob(params.model_dump_json(), str(Path(args.checkpoint).resolve()), str(Path(args.recognizer).resolve()),
                    str(Path(args.pca).resolve()) if args.pca else None, args.pose, args.seed, args.paste_back,
                    args.on_multiple, args.threads, args.device, os.getcwd())
-    table = run_batch(args.csv, job, args.status, workers=args.workers, address=params.ray.address)
+    table = run_batch(args.csv, job, args.status, workers=args.workers, address=params.ray.address, redo=args.redo)
     failed = table[table.status != "ok"]
     status = args.status or str(Path(args.csv).with_suffix(".status.csv"))
-    print(f"{len(table) - len(failed)} of {len(table)} rows ok; status: {status} (and .json)")
+    kept = f" ({table.attrs['kept']} done by an earlier run; --redo makes them again)" if table.attrs["kept"] else ""
+    print(f"{len(table) - len(failed)} of {len(table)} rows ok{kept}; status: {status} (and .json)")
     for row in failed.itertuples():
         print(f"  row {row.row}: {row.error}", file=sys.stderr)
     return 1 if len(failed) else 0
@@ -131,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--status", default=None, help="status table (default: <csv>.status.csv, plus .json)")
     b.add_argument("--workers", type=int, default=0, help="parallel rows (0: all CPUs of the Ray session; 1: "
                    "in this process, without Ray)")
+    b.add_argument("--redo", action="store_true", help="make every row again, also those an earlier run of this "
+                   "status file finished (default: resume, skipping them)")
     _model_options(b)
     b.set_defaults(func=cmd_batch)
 
@@ -155,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except KeyboardInterrupt as err:
+        print(f"eat {args.command}: interrupted" + (f": {err}" if str(err) else ""), file=sys.stderr)
+        return 130
     except (ValueError, OSError, ConfigError, MediaError) as err:
         if args.verbose:
             traceback.print_exc()

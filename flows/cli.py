@@ -5,6 +5,10 @@ starts one at http://127.0.0.1:4200); otherwise in Prefect's ephemeral mode, whi
 server and records the run in the same ``PREFECT_HOME`` database, so it shows in the UI
 when one is started later. Prefect's state stays in the project (``.prefect/``) and its
 analytics are off unless the caller set these variables already.
+
+If the server stops answering mid-run (after Prefect's own client retries, ``PREFECT_CLIENT_MAX_RETRIES``),
+the command ends with one line saying so and exit status 1. Stages DVC finished are in ``dvc.lock`` and its
+cache, so the next run resumes at the first unfinished stage, with or without a server.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import urllib.error
 import urllib.request
 from collections.abc import MutableMapping
 from pathlib import Path
+
+import httpx
 
 
 def api_reachable(api_url: str, timeout_s: float = 2.0) -> bool:
@@ -66,8 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     api_url = prepare_environment(repo)
     from flows.pipeline import pipeline  # after the environment is set: Prefect reads it on import
 
-    state = pipeline(profile=args.profile, overrides=args.overrides, stages=args.stages,
-                     ray_address=args.ray_address, repo=str(repo), return_state=True)
+    try:
+        state = pipeline(profile=args.profile, overrides=args.overrides, stages=args.stages,
+                         ray_address=args.ray_address, repo=str(repo), return_state=True)
+    except httpx.HTTPError as err:  # the Prefect API went away (or broke) under the running flow
+        print(f"Pipeline stopped: the Prefect API at {api_url or 'the ephemeral server'} stopped answering "
+              f"({type(err).__name__}: {err}); the stages DVC finished are kept (dvc.lock): run make flow again "
+              "to resume at the first unfinished one", file=sys.stderr)
+        return 1
     if api_url:
         print(f"Flow run: {api_url.removesuffix('/api')}/runs/flow-run/{state.state_details.flow_run_id}")
     if state.is_failed():

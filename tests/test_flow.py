@@ -7,14 +7,9 @@ module; the flow runs as a user runs it (``python -m flows``) on a toy DVC proje
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -33,51 +28,14 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.conftest import REPO
 from tests.flow_toy import make_toy_repo, runs_of
-
-SERVER_START_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
+from tests.prefect_server import prefect_server
 
 
 @pytest.fixture(scope="module")
 def prefect_env(tmp_path_factory) -> Iterator[dict[str, str]]:
     """A Prefect server for this module; yields the environment that points a flow at it."""
-    home = tmp_path_factory.mktemp("prefect_home")
-    api_url = f"http://127.0.0.1:{_free_port()}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_UI_ENABLED": "false", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("PREFECT_API_URL", None)
-    port = api_url.rsplit(":", 1)[1].split("/")[0]
-    with open(home / "server.log", "w") as log:
-        server = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start",
-                                   "--host", "127.0.0.1", "--port", port],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _healthy(api_url):
-            assert server.poll() is None, f"prefect server exited:\n{(home / 'server.log').read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_START_TIMEOUT_S} s"
-            time.sleep(0.3)
-        yield {**env, "PREFECT_API_URL": api_url}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server's own process group: it and its uvicorn
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+    with prefect_server(tmp_path_factory.mktemp("prefect_home")) as server:
+        yield server.env
 
 
 def run_flow(env: dict[str, str], repo: Path, *args: str) -> tuple[int, UUID, str]:

@@ -11,6 +11,10 @@ Every row meets the checks of ``eat generate`` (a row with audio shorter than on
 row saying so); a CSV without rows is an error. Progress: a bar over the rows (with an ETA) and, per row in
 progress, a bar over its frames (:func:`row_bar`: Ray's distributed tqdm inside a Ray worker, shown by the
 driver; tqdm in-process with ``--workers 1``).
+
+Resume: Ctrl-C writes the status table first (finished rows ``ok``, the rest ``not done``; a video is written
+whole or not at all) and exits with status 130; running the same command again makes only the rows not yet
+``ok`` (``--redo``: all of them).
 """
 
 from __future__ import annotations
@@ -125,23 +129,80 @@ def read_rows(csv: Path | str) -> list[dict]:
     return rows
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch, after the status table was written; the message says how far it got."""
+
+
+INPUTS = ("row", "image", "audio", "emotion", "intensity", "mix", "pose", "seed", "output")
+"""The columns that define a row's video; a row whose inputs match an earlier ``ok`` record is not redone."""
+
+
+def _inputs(row: dict) -> dict:
+    return {k: row[k] for k in INPUTS if k in row}
+
+
+def done_before(status: Path, rows: list[dict]) -> dict[int, dict]:
+    """Row number → its record in the earlier status (``status``'s .json twin), for the rows recorded ``ok``
+    with the same inputs whose output is still there: a resumed batch does not make them again."""
+    twin = status.with_suffix(".json")
+    earlier = {r["row"]: r for r in (json.loads(twin.read_text()) if twin.is_file() else []) if r["status"] == "ok"}
+    done = {}
+    for row in rows:
+        record = earlier.get(row["row"])
+        if record and all(str(record.get(k)) == str(v) for k, v in _inputs(row).items()) \
+                and Path(row["output"]).is_file():
+            done[row["row"]] = record
+    return done
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """The output's inode and mtime: an atomic rename (a finished video) changes them."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _write_status(status: Path, records: list[dict]) -> None:
+    with atomic_path(status) as tmp:
+        pd.DataFrame(records).to_csv(tmp, index=False)
+    write_text_atomic(status.with_suffix(".json"), json.dumps(records, indent=2, default=str) + "\n")
+
+
 def run_batch(csv: Path | str, job: BatchJob, status: Path | str | None = None, workers: int = 0,
-              address: str | None = None) -> pd.DataFrame:
-    """Run every row; write ``status`` (default ``<csv>.status.csv``) and its ``.json`` twin; return the table."""
+              address: str | None = None, redo: bool = False) -> pd.DataFrame:
+    """Run every row; write ``status`` (default ``<csv>.status.csv``) and its ``.json`` twin; return the table
+    (``attrs["kept"]``: how many rows came from an earlier run).
+
+    Rows an earlier run of the same status file recorded ``ok`` (same inputs, output still there) are kept, not
+    made again, unless ``redo``. On Ctrl-C the status is written before :class:`BatchInterrupted` is raised:
+    rows whose video was finished are ``ok``, the others ``not done`` (videos are written whole or not at all).
+    """
     from eat.parallel import map_clips
 
     rows = read_rows(csv)
-    outcomes = map_clips(job, rows, desc="eat batch", workers=workers, address=address)
-    records = []
-    for outcome in outcomes:
-        row = outcome.item
-        record = {k: row.get(k, "") for k in ("row", "image", "audio", "emotion", "intensity", "output")}
-        record |= {"status": "error" if outcome.error else "ok", "error": (outcome.error or "").splitlines()[0]
-                   if outcome.error else "", **(outcome.value or {})}
-        records.append(record)
-    table = pd.DataFrame(records)
     status = Path(status) if status else Path(csv).with_suffix(".status.csv")
-    with atomic_path(status) as tmp:
-        table.to_csv(tmp, index=False)
-    write_text_atomic(status.with_suffix(".json"), json.dumps(records, indent=2, default=str) + "\n")
+    kept = {} if redo else done_before(status, rows)
+    todo = [row for row in rows if row["row"] not in kept]
+    before = {row["row"]: _stamp(row["output"]) for row in todo}
+    records = dict(kept)
+    try:
+        outcomes = map_clips(job, todo, desc="eat batch", workers=workers, address=address)
+    except KeyboardInterrupt:
+        for row in todo:
+            finished = _stamp(row["output"]) not in (None, before[row["row"]])
+            records[row["row"]] = _inputs(row) | {"status": "ok" if finished else "not done", "error": ""}
+        _write_status(status, [records[row["row"]] for row in rows])
+        ok = sum(r["status"] == "ok" for r in records.values())
+        raise BatchInterrupted(f"{ok} of {len(rows)} rows done; status: {status} (and .json); run the same "
+                               f"command again to make the other {len(rows) - ok}") from None
+    for outcome in outcomes:
+        records[outcome.item["row"]] = _inputs(outcome.item) | {
+            "status": "error" if outcome.error else "ok",
+            "error": outcome.error.splitlines()[0] if outcome.error else "", **(outcome.value or {})}
+    ordered = [records[row["row"]] for row in rows]
+    _write_status(status, ordered)
+    table = pd.DataFrame(ordered)
+    table.attrs["kept"] = len(kept)
     return table

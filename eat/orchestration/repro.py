@@ -8,6 +8,9 @@ outcome and the CPU's instruction-set class are recorded in ``reports/timings.js
 so an interrupted run keeps what it measured.
 
 A stage will run when ``dvc status`` reports a change of its own or when a stage upstream of it will run.
+
+If another DVC process (a second ``make repro``, a ``dvc repro``, ``make flow``) holds the repository, the run
+says so in one line on stderr and exits with status 1, keeping what it finished; the other run goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
+from dvc.lock import LockError
 from dvc.repo import Repo
 
 from eat.io.atomic import write_text_atomic
@@ -62,14 +66,23 @@ def record(path: Path, stage: str, seconds: float, outcome: str) -> None:
                                        indent=2) + "\n")
 
 
+def _busy(why: str) -> int:
+    print(f"make repro: {why}; this run stops here (what it finished is kept): run make repro again once the "
+          "other run has finished", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", default=".")
     parser.add_argument("--timings", default=str(TIMINGS))
     args = parser.parse_args(argv)
     root, timings_path = Path(args.repo).resolve(), Path(args.repo) / args.timings
-    stages = plan(root)
-    todo = will_run(root)
+    try:
+        stages = plan(root)
+        todo = will_run(root)
+    except LockError as err:  # `dvc status` meets the lock of a stage another DVC process is running
+        return _busy(f"another DVC process is running in {root} ({' '.join(str(err).split())})")
     known = load_timings(timings_path)
     expected = {s.name: (known.get(s.name) or {}).get("seconds") for s in stages if todo.get(s.name)}
     if not expected:
@@ -87,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     for i, name in enumerate(expected, 1):
         try:
             run = repro_stage(root, name, env, lambda _stream, line: print(line, flush=True))
-        except (DvcBusy, StageFailed) as err:
+        except DvcBusy as err:
+            return _busy(str(err))
+        except StageFailed as err:
             print(f"make repro: {err}", file=sys.stderr)
             return 1
         record(timings_path, name, run.seconds, run.outcome)

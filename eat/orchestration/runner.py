@@ -27,6 +27,7 @@ ERROR_TAIL_LINES = 20
 """How many of a failed stage's last stderr lines go into the error (and so into the UI)."""
 
 _LOCK_HELD = "Unable to acquire lock"  # dvc/lock.py, printed when another DVC process holds the repo
+_OUTPUT_BUSY = "is busy, it is being blocked by"  # dvc/rwlock.py: another DVC process runs a stage with this path
 _RESTORED = "is cached - skipping run"  # dvc/stage/cache.py
 _UNCHANGED = "didn't change, skipping"  # dvc/stage/__init__.py
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours (Ray's worker prefixes), cursor moves
@@ -90,7 +91,7 @@ def _follow(proc: subprocess.Popen[str], on_line: Callable[[str, str], None]) ->
             continue
         if stream == "stderr":
             tail.append(line)
-        said.update(marker for marker in (_LOCK_HELD, _RESTORED, _UNCHANGED) if marker in line)
+        said.update(marker for marker in (_LOCK_HELD, _OUTPUT_BUSY, _RESTORED, _UNCHANGED) if marker in line)
         on_line(stream, line)
     return proc.wait(), tail, said
 
@@ -128,7 +129,7 @@ def repro_stage(root: Path, name: str, env: Mapping[str, str],
         if proc.poll() is None:  # interrupted (Ctrl-C, a cancelled flow run): stop the stage too
             _stop(proc)
     seconds = time.perf_counter() - start
-    if code != 0 and _LOCK_HELD in said:
+    if code != 0 and said & {_LOCK_HELD, _OUTPUT_BUSY}:
         raise DvcBusy(f"stage {name!r}: another DVC process holds the lock of {root}")
     if code != 0:
         raise StageFailed(
