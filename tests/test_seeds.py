@@ -156,12 +156,15 @@ def test_the_dvc_commands_of_a_sweep(tmp_path):
 
     def run(cmd, **kwargs):
         calls.append(cmd[1:])
-        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps(shown) if "show" in cmd else "", stderr="")
+        out = json.dumps(shown) if "show" in cmd else "abc\n" if "rev-parse" in cmd else ""
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
 
     runs = run_sweep(tmp_path, [7], ["a", "b@x"], single_item=False, copy_paths=["weights"], sweep="s", run=run)
-    assert calls == [["exp", "run", "--queue", "-S", "seed=7", "-n", "seed7-s", "-C", "weights", "a", "b@x"],
-                     ["exp", "run", "--run-all", "-j", "1"], ["exp", "show", "--json"]]
+    assert calls == [["rev-parse", "HEAD"],
+                     ["exp", "run", "--queue", "-S", "seed=7", "-n", "seed7-s", "-C", "weights", "a", "b@x"],
+                     ["exp", "run", "--run-all", "-j", "1"],
+                     ["exp", "show", "--json", "--rev", "abc"]]   # the queue's baseline, though HEAD may move
     assert runs == [SeedRun(7, "seed7-s", "success", {"m.json": {"acc": 0.5}})]
     calls.clear()
     assert run_sweep(tmp_path, [8], ["a"], sweep="s", run=run)[0].state == "missing"
-    assert calls[0] == ["exp", "run", "--queue", "-S", "seed=8", "-n", "seed8-s", "--single-item", "a"]
+    assert calls[1] == ["exp", "run", "--queue", "-S", "seed=8", "-n", "seed8-s", "--single-item", "a"]

@@ -98,6 +98,8 @@ def run_sweep(root: Path, seeds: Sequence[int], targets: Sequence[str], *, jobs:
     root = Path(root).resolve()
     sweep = sweep or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     dvc, env = dvc_command(), dvc_env()
+    # the experiments' baseline: `dvc exp show` lists those of HEAD only, and HEAD may move while they run
+    baseline = run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     names = {}
     for seed in seeds:
         name = experiment_name(seed, sweep)
@@ -110,7 +112,8 @@ def run_sweep(root: Path, seeds: Sequence[int], targets: Sequence[str], *, jobs:
     cmd = [dvc, "exp", "run", "--run-all", "-j", str(jobs)]
     print("$ " + " ".join(cmd[1:]), flush=True)
     run(cmd, cwd=root, env=env, check=False)     # exits 0 even when an experiment failed: the states below tell
-    shown = run([dvc, "exp", "show", "--json"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    shown = run([dvc, "exp", "show", "--json", "--rev", baseline], cwd=root, env=env, capture_output=True, text=True,
+                check=False)
     if shown.returncode != 0:
         raise RuntimeError(f"dvc exp show --json failed: {shown.stderr.strip()[-2000:]}")
     found = experiments_by_name(json.loads(shown.stdout))
