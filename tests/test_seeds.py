@@ -16,6 +16,7 @@ from eat.orchestration.seeds import (
     default_seeds,
     experiments_by_name,
     main,
+    measured_by,
     markdown,
     run_sweep,
     seed_table,
@@ -136,6 +137,18 @@ def test_a_failed_experiment_fails_every_judged_row(tmp_path):
     assert (acc["mean"], acc["min"], acc["max"]) == (0.95, 0.95, 0.95)
     assert reported["pass"] is None and table["all_pass"] is False
     assert "seed 2 (seed2-x): failed" in markdown(table)
+
+
+def test_only_criteria_on_the_targets_own_metrics_are_judged():
+    """An experiment carries its baseline's copy of the other stages' metrics: the same at every seed."""
+    criteria = [{"name": "acc", "file": "a.json", "path": "x", "min": 0.9},
+                {"name": "b beats a", "greater": {"file": "b.json", "path": "x"}, "than": {"file": "a.json", "path": "x"}},
+                {"name": "other", "file": "c.json", "path": "x"}]
+    kept, unmeasured = measured_by(criteria, {"a.json", "a.csv"})
+    assert [c["name"] for c in kept] == ["acc"] and unmeasured == ["b beats a", "other"]
+    table = seed_table([SeedRun(1, "seed1-x", "success", {"a.json": {"x": 0.95}})], kept, lambda file: MISSING)
+    table["not_measured"] = unmeasured
+    assert table["all_pass"] and "Not measured (no target writes their file): b beats a; other." in markdown(table)
 
 
 def test_default_seeds_start_with_the_params_seed(tmp_path):

@@ -189,6 +189,27 @@ def passes(entry: Mapping[str, Any], value: Any, committed: Any) -> bool:
     return bool(ok)
 
 
+def criterion_files(entry: Mapping[str, Any]) -> set[str]:
+    """The metrics files a criterion reads (``file``, or the ``greater`` / ``than`` sides of an ordering)."""
+    return {e["file"] for e in (entry, entry.get("greater") or {}, entry.get("than") or {}) if "file" in e}
+
+
+def target_outputs(root: Path, targets: Sequence[str]) -> set[str]:
+    """Paths (relative to ``root``) that the target stages write, metrics files included."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {str(Path(out.fs_path).relative_to(root)) for t in targets
+                for stage in repo.stage.collect(f"{root / 'dvc.yaml'}:{t}") for out in stage.outs}
+
+
+def measured_by(criteria: Sequence[Mapping[str, Any]], outputs: set[str]) -> tuple[list, list[str]]:
+    """(criteria whose every file the targets write, names of the others): an experiment carries its baseline's
+    copy of every other metrics file, the same at each seed, which says nothing about the seed."""
+    kept = [c for c in criteria if criterion_files(c) <= outputs]
+    return kept, [c["name"] for c in criteria if c not in kept]
+
+
 def seed_table(runs: Sequence[SeedRun], criteria: Sequence[Mapping[str, Any]], committed: Loader) -> dict[str, Any]:
     """One row per criterion: value per seed, mean, min, max, pass (every seed ran and met it)."""
     rows = []
@@ -243,6 +264,8 @@ def markdown(table: Mapping[str, Any]) -> str:
     failed = [f"seed {s} ({e['name']}): {e['state']}" for s, e in table["experiments"].items()
               if e["state"] != "success"]
     notes = [f"\nExperiments that did not succeed: {'; '.join(failed)}."] if failed else []
+    if table.get("not_measured"):
+        notes.append(f"\nNot measured (no target writes their file): {'; '.join(table['not_measured'])}.")
     return "\n".join(lines + notes) + "\n"
 
 
@@ -321,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"seeds: {exc}", file=sys.stderr)
         return 2
+    criteria, unmeasured = measured_by(criteria, target_outputs(root, targets))
     table = seed_table(runs, criteria, git_loader(root))
     table["targets"] = targets
+    table["not_measured"] = unmeasured
     table["single_item"] = not args.with_upstream
     out = Path(args.out) if os.path.isabs(args.out) else root / args.out
     md, js = write_table(table, out)
