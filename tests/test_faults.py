@@ -320,7 +320,8 @@ def _speech(n_frames: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> dict:
-    """Micro models with random weights, a photo, and a 4-row CSV: 12 frames, then 3 rows of 60 frames."""
+    """Micro models with random weights, a photo, and a 4-row CSV: 12 frames, then 3 rows of 300 frames (long
+    enough that the Ctrl-C sent when row 1 is done meets the others unfinished, even on an idle machine)."""
     from eat.generate.random_models import write_random_models
 
     root = tmp_path_factory.mktemp("batch")
@@ -329,11 +330,11 @@ def batch(tmp_path_factory) -> dict:
     (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json")))
     cv2.imwrite(str(root / "face.png"), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
     sf.write(root / "short.wav", _speech(12), 16000)
-    sf.write(root / "long.wav", _speech(60), 16000)
+    sf.write(root / "long.wav", _speech(300), 16000)
     command = [sys.executable, "-m", "eat.cli", "batch", "rows.csv", "--params", str(root / "params.yaml"),
                "--checkpoint", str(paths["adaptation"]), "--recognizer", str(paths["recognizer"]), "--device", "cpu",
                "--threads", "1"]
-    return {"root": root, "command": command, "frames": [12, 60, 60, 60]}
+    return {"root": root, "command": command, "frames": [12, 300, 300, 300]}
 
 
 def _rows_csv(folder: Path) -> None:
