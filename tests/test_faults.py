@@ -89,6 +89,12 @@ def _start(command: list[str], log: Path, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default. An ignored SIGINT is inherited (another test of the session may
+    leave it ignored in pytest's process), and Python then installs no KeyboardInterrupt handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + WAIT_S
     while not path.exists():
@@ -320,7 +326,7 @@ def _speech(n_frames: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> dict:
-    """Micro models with random weights, a photo, and a 4-row CSV: 12 frames, then 3 rows of 300 frames (long
+    """Micro models with random weights, a photo, and a 4-row CSV: 12 frames, then 3 rows of 120 frames (long
     enough that the Ctrl-C sent when row 1 is done meets the others unfinished, even on an idle machine)."""
     from eat.generate.random_models import write_random_models
 
@@ -330,11 +336,11 @@ def batch(tmp_path_factory) -> dict:
     (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json")))
     cv2.imwrite(str(root / "face.png"), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
     sf.write(root / "short.wav", _speech(12), 16000)
-    sf.write(root / "long.wav", _speech(300), 16000)
+    sf.write(root / "long.wav", _speech(120), 16000)
     command = [sys.executable, "-m", "eat.cli", "batch", "rows.csv", "--params", str(root / "params.yaml"),
                "--checkpoint", str(paths["adaptation"]), "--recognizer", str(paths["recognizer"]), "--device", "cpu",
                "--threads", "1"]
-    return {"root": root, "command": command, "frames": [12, 300, 300, 300]}
+    return {"root": root, "command": command, "frames": [12, 120, 120, 120]}
 
 
 def _rows_csv(folder: Path) -> None:
@@ -356,7 +362,7 @@ def test_sigint_during_eat_batch_keeps_finished_rows_and_the_same_command_makes_
     outputs = [folder / "out" / f"r{i}.mp4" for i in range(1, 5)]
     command = [*batch["command"], "--workers", workers]
     env, log = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, batch["root"] / f"workers{workers}.log"
-    run = _start(command, log, cwd=folder, env=env, start_new_session=True)
+    run = _start(command, log, cwd=folder, env=env, start_new_session=True, preexec_fn=_default_sigint)
     try:
         _wait_for(outputs[0], run, log)            # row 1 is done; the longer rows are being made
         os.killpg(run.pid, signal.SIGINT)          # Ctrl-C: the whole foreground process group
