@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from flows.cli import api_reachable
 
 SERVER_START_TIMEOUT_S = 60
 
@@ -20,14 +21,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 class PrefectServer:
@@ -49,7 +42,7 @@ class PrefectServer:
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _healthy(self.api_url):
+        while not api_reachable(self.api_url, timeout_s=1):
             log = (self.home / "server.log").read_text()[-3000:]
             assert self.process.poll() is None, f"prefect server exited:\n{log}"
             assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_START_TIMEOUT_S} s"

@@ -196,11 +196,9 @@ def criterion_files(entry: Mapping[str, Any]) -> set[str]:
 
 def target_outputs(root: Path, targets: Sequence[str]) -> set[str]:
     """Paths (relative to ``root``) that the target stages write, metrics files included."""
-    from dvc.repo import Repo
+    from eat.orchestration.dag import plan
 
-    with Repo(str(root)) as repo:
-        return {str(Path(out.fs_path).relative_to(root)) for t in targets
-                for stage in repo.stage.collect(f"{root / 'dvc.yaml'}:{t}") for out in stage.outs}
+    return {path for stage in plan(root, targets) if stage.name in targets for path in stage.paths}
 
 
 def measured_by(criteria: Sequence[Mapping[str, Any]], outputs: set[str]) -> tuple[list, list[str]]:
