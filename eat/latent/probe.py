@@ -36,17 +36,22 @@ from eat.models.repos_net import RePosNet
 
 
 class PlainAutoencoder(nn.Module):
-    """Reference: conv 64² → 16×16×``width`` bottleneck → 64², BatchNorm + ReLU, sigmoid output."""
+    """Reference: conv 64² → 16×16 bottleneck → 64², BatchNorm + ReLU, sigmoid output.
 
-    def __init__(self, width: int = 64):
+    ``widths``: channels at 64², 32², the 16² bottleneck, then the decoder's 32² and 64² (default 32, 64, 64, 64, 32),
+    so that single levels can be narrowed to RePos-Net's widths.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int, int] = (32, 64, 64, 64, 32)):
         super().__init__()
+        e1, e2, bottleneck, d1, d2 = widths
 
         def block(a: int, b: int, stride: int) -> list[nn.Module]:
             return [nn.Conv2d(a, b, 3, stride, 1), nn.BatchNorm2d(b), nn.ReLU()]
 
-        self.encode = nn.Sequential(*block(3, 32, 1), *block(32, 64, 2), *block(64, width, 2))
-        self.decode = nn.Sequential(nn.Upsample(scale_factor=2), *block(width, 64, 1), nn.Upsample(scale_factor=2),
-                                    *block(64, 32, 1), nn.Conv2d(32, 3, 3, 1, 1))
+        self.encode = nn.Sequential(*block(3, e1, 1), *block(e1, e2, 2), *block(e2, bottleneck, 2))
+        self.decode = nn.Sequential(nn.Upsample(scale_factor=2), *block(bottleneck, d1, 1), nn.Upsample(scale_factor=2),
+                                    *block(d1, d2, 1), nn.Conv2d(d2, 3, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode(self.encode(x)))
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--beta1", type=float, default=0.9)
     ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--widths", default="32,64,64,64,32",
+                    help="plain autoencoder's channels at 64², 32², 16² (bottleneck), 32², 64²")
     ap.add_argument("--colour", type=float, default=1.0, help="strength of the colour augmentation (0 = off)")
     ap.add_argument("--datasets", default="MEAD,LRW,VoxCeleb2", help="training datasets (comma-separated)")
     ap.add_argument("--identities", type=int, default=0, help="use only this many training identities (0 = all)")
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(params.seed)
     latent = params.latent.model_copy(update={k: int(v) for k, v in (o.split("=") for o in args.latent)})
-    model = PlainAutoencoder() if args.model == "plain" else RePosAutoencoder(latent, params.seed)
+    model = PlainAutoencoder(tuple(int(w) for w in args.widths.split(","))) if args.model == "plain" else RePosAutoencoder(latent, params.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
     colour = ColourAugmentation(args.colour)
     rng = np.random.default_rng(params.seed)
