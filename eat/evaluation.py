@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cache, partial
@@ -263,10 +262,9 @@ def summary(rows: pd.DataFrame, fid: list, space, dataset: str) -> dict[str, Any
 
 def scoring_session(workers: int, address: str) -> AbstractContextManager:
     """One Ray session for the whole stage (not one per model), so workers keep their loaded sync network."""
-    from eat.ray_runtime import ADDRESS_ENV, ray_session
+    from eat.ray_runtime import ray_session
 
-    return nullcontext() if workers == 1 else ray_session(os.environ.get(ADDRESS_ENV) or address,
-                                                          num_cpus=workers or None)
+    return nullcontext() if workers == 1 else ray_session(address, num_cpus=workers or None)
 
 
 def write_summary(numbers: dict[str, Any], path: Path, skipped: list[dict] | None = None) -> None:

@@ -5,8 +5,10 @@ Ray tasks on the session from :mod:`eat.ray_runtime` (local by default, a cluste
 when ``EAT_RAY_ADDRESS`` or ``ray.address`` says so), at most ``2 × CPUs`` tasks in
 flight so peak memory is bounded by the per-clip working set, a progress bar, and
 per-item outcomes: an exception in one clip becomes that clip's ``error`` (to be
-quarantined by the caller), never the end of the run. ``workers=1`` runs in-process,
-without Ray, for debugging and tiny inputs.
+quarantined by the caller), never the end of the run. A task whose worker or node dies
+(a system failure, not an exception in ``fn``) is retried up to :data:`SYSTEM_RETRIES`
+times, on another node if its own is gone. ``workers=1`` runs in-process, without Ray,
+for debugging and tiny inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from tqdm import tqdm
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+SYSTEM_RETRIES = 3
+"""Reruns of a clip's task after its worker or node died; Ray never retries an exception raised by ``fn``."""
 
 
 @dataclass(frozen=True)
@@ -48,14 +53,12 @@ def map_clips(fn: Callable[[T], R], items: Sequence[T], *, desc: str, workers: i
     if workers == 1:
         return [Outcome(item, *_call(fn, item)) for item in tqdm(items, desc=desc, unit="clip", mininterval=10)]
 
-    import os
-
     import ray
 
-    from eat.ray_runtime import ADDRESS_ENV, ray_session
+    from eat.ray_runtime import ray_session
 
-    with ray_session(address=os.environ.get(ADDRESS_ENV) or address, num_cpus=workers or None):
-        remote = ray.remote(num_cpus=num_cpus_per_task, max_retries=0)(_call)
+    with ray_session(address=address, num_cpus=workers or None):
+        remote = ray.remote(num_cpus=num_cpus_per_task, max_retries=SYSTEM_RETRIES)(_call)
         fn_ref = ray.put(fn)
         limit = max(2, 2 * int(ray.available_resources().get("CPU", 1)))
         pending: dict[Any, int] = {}
@@ -71,7 +74,7 @@ def map_clips(fn: Callable[[T], R], items: Sequence[T], *, desc: str, workers: i
                     index = pending.pop(ref)
                     try:
                         results[index] = ray.get(ref)
-                    except ray.exceptions.RayError as exc:  # the worker itself died (e.g. out of memory)
+                    except ray.exceptions.RayError as exc:  # the worker died more than SYSTEM_RETRIES times
                         results[index] = (None, f"worker failed: {_describe(exc)}")
                     bar.update(1)
     return [Outcome(item, *result) for item, result in zip(items, results, strict=True)]  # type: ignore[misc]

@@ -39,8 +39,12 @@ log = logging.getLogger(__name__)
 
 
 def resolve_address(address: str | None = None) -> str:
-    """The Ray address to use: the argument, else ``$EAT_RAY_ADDRESS``, else ``"local"``."""
-    return (address or os.environ.get(ADDRESS_ENV) or LOCAL).strip()
+    """The Ray address to use: ``$EAT_RAY_ADDRESS``, else the argument, else ``"local"``.
+
+    The argument is the configured address (``ray.address`` of params.yaml); the environment is the
+    deployment's choice (a flow's ``ray_address``, a user's shell) and overrides it.
+    """
+    return (os.environ.get(ADDRESS_ENV) or address or LOCAL).strip()
 
 
 def ray_temp_dir(project: Path | None = None) -> Path:
@@ -82,7 +86,7 @@ _RUNTIME_ENV = {"worker_process_setup_hook": "eat.ray_runtime.quiet_worker_logs"
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
     """Run the body with Ray initialised; shut down on exit only what this call started.
 
-    ``address``: see :func:`resolve_address`. ``num_cpus`` sizes a local Ray (default: all
+    ``address``: the configured address; see :func:`resolve_address`. ``num_cpus`` sizes a local Ray (default: all
     cores) and is ignored when connecting to a cluster, whose size its own nodes decide.
     If Ray is already initialised in this process (an enclosing session, or a caller's own
     ``ray.init``), that connection is reused and left alone.

@@ -29,6 +29,7 @@ from eat.config import RayConfig
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
+CLUSTER_MAX_FAILURES = 3   # restarts of a training run on a cluster after a worker or its node dies
 RAY_RUN_RECORD = "checkpoint_manager_snapshot.json"   # Ray Train v2's record of a run's checkpoints
 
 
@@ -96,16 +97,21 @@ def report(state: dict[str, Any], metrics: dict[str, Any], rank: int) -> None:
 
 
 def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *, storage: Path, name: str,
-        digest: str, steps: int, num_workers: int, threads_per_worker: int, ray: RayConfig) -> dict[str, Any]:
+        digest: str, steps: int, num_workers: int, threads_per_worker: int, ray: RayConfig,
+        max_failures: int | None = None) -> dict[str, Any]:
     """Run (or resume) ``worker`` on Ray Train until ``steps``; returns rank 0's final state.
 
     ``loop_config`` gains ``digest`` and ``resume_from``; the worker must store ``digest`` and ``step`` in
-    every state it reports.
+    every state it reports. When a worker fails (its process or node dies, or the loop raises), Ray Train
+    restarts the whole worker group from the last reported checkpoint, up to ``max_failures`` times (Ray's
+    ``FailureConfig``; 0 = fail at once) before ``fit`` raises. By default that is
+    :data:`CLUSTER_MAX_FAILURES` on a cluster, where a node can be lost, and 0 on a local Ray, where a
+    restart could only repeat a deterministic failure.
     """
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from eat.ray_runtime import gpu_available, ray_session
+    from eat.ray_runtime import LOCAL, gpu_available, ray_session, resolve_address
 
     run_dir = storage / name
     resume_from, resume_step = latest_checkpoint(run_dir, digest)
@@ -117,6 +123,8 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
     # Resume goes through ``resume_from``; Ray Train's own run record may name checkpoints pruned above (another
     # digest), and Ray refuses to start from such a record, so it is dropped.
     (run_dir / RAY_RUN_RECORD).unlink(missing_ok=True)
+    if max_failures is None:
+        max_failures = 0 if resolve_address(ray.address) == LOCAL else CLUSTER_MAX_FAILURES
     with ray_session(ray.address, num_cpus=max(ray.workers, num_workers * threads_per_worker)):
         trainer = TorchTrainer(
             worker,
@@ -125,7 +133,8 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
             scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=gpu_available(),
                                          resources_per_worker={"CPU": threads_per_worker}),
             run_config=RunConfig(storage_path=str(storage.resolve()), name=name,
-                                 checkpoint_config=CheckpointConfig(num_to_keep=2)),
+                                 checkpoint_config=CheckpointConfig(num_to_keep=2),
+                                 failure_config=FailureConfig(max_failures=max_failures)),
         )
         result = trainer.fit()
         with result.checkpoint.as_directory() as folder:

@@ -218,8 +218,6 @@ def test_a_full_disk_keeps_the_previous_file_leaves_no_temporary_and_a_rerun_wit
         assert target.read_text() == big and [p.name for p in disk.iterdir()] == ["metrics.json"]
 
 
-@pytest.mark.xfail(strict=True, reason="eat/io/atomic.py (a DVC stage dependency) re-raises the write's OSError, "
-                                       "which names no file; the fix is to add the target path in atomic_path")
 def test_a_full_disk_error_names_the_file_being_written(tmp_path, monkeypatch):
     _no_space(monkeypatch)
     with pytest.raises(OSError) as failure:

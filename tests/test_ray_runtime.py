@@ -36,12 +36,13 @@ def private_ray_dir(tmp_path, monkeypatch) -> Path:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_address_comes_from_argument_then_environment_then_local(monkeypatch):
+def test_address_comes_from_environment_then_configuration_then_local(monkeypatch):
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     assert resolve_address() == "local"
+    assert resolve_address("ray://head:10001") == "ray://head:10001"
     monkeypatch.setenv(ADDRESS_ENV, "auto")
     assert resolve_address() == "auto"
-    assert resolve_address("ray://head:10001") == "ray://head:10001"
+    assert resolve_address("local") == "auto", "the deployment's cluster overrides params.yaml's ray.address"
 
 
 def test_temp_dir_is_inside_the_project_unless_its_path_is_too_long(tmp_path):

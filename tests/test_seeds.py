@@ -16,8 +16,8 @@ from eat.orchestration.seeds import (
     default_seeds,
     experiments_by_name,
     main,
-    measured_by,
     markdown,
+    measured_by,
     run_sweep,
     seed_table,
 )
@@ -142,7 +142,8 @@ def test_a_failed_experiment_fails_every_judged_row(tmp_path):
 def test_only_criteria_on_the_targets_own_metrics_are_judged():
     """An experiment carries its baseline's copy of the other stages' metrics: the same at every seed."""
     criteria = [{"name": "acc", "file": "a.json", "path": "x", "min": 0.9},
-                {"name": "b beats a", "greater": {"file": "b.json", "path": "x"}, "than": {"file": "a.json", "path": "x"}},
+                {"name": "b beats a", "greater": {"file": "b.json", "path": "x"},
+                 "than": {"file": "a.json", "path": "x"}},
                 {"name": "other", "file": "c.json", "path": "x"}]
     kept, unmeasured = measured_by(criteria, {"a.json", "a.csv"})
     assert [c["name"] for c in kept] == ["acc"] and unmeasured == ["b beats a", "other"]

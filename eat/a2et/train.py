@@ -29,6 +29,7 @@ from eat.a2et.objective import ExpressionPath, latent_terms, render, render_term
 from eat.config import Params
 from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
+from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
 
@@ -201,10 +202,9 @@ def ray_train_session(params: Params, cpus: int):
 
 def save_model(state: dict[str, Any], params: Params, phase: str, path: Path) -> None:
     """``model.pt``: A2ET's weights and the configs that size it (eat/schema.py)."""
-    with atomic_path(path) as tmp:
-        torch.save({"a2et": state["a2et"], "phase": phase, "steps": state["step"],
-                    "config": {"a2et": params.a2et.model_dump(), "latent": params.latent.model_dump(),
-                               "signal": params.signal.model_dump()}}, tmp)
+    save_torch_atomic({"a2et": state["a2et"], "phase": phase, "steps": state["step"],
+                       "config": {"a2et": params.a2et.model_dump(), "latent": params.latent.model_dump(),
+                                  "signal": params.signal.model_dump()}}, path)
 
 
 def load_model(path: Path | str, params: Params, device: str | torch.device = "cpu") -> A2ET:

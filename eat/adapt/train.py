@@ -31,6 +31,7 @@ from eat.adapt.model import EmotionalModel
 from eat.config import A2ETPhaseConfig, AdaptationVariant, Params
 from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
+from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
 
 SAVED_PARTS = ("emotionprompt", "sidetuning", "audio2kptransformer")
@@ -203,11 +204,9 @@ def fit_variant(params: Params, name: str, variant: AdaptationVariant, clips: li
 def save_model(state: dict[str, Any], name: str, variant: AdaptationVariant, params: Params, inputs: dict[str, str],
                path: Path) -> None:
     """``model.pt``: the variant, its adaptation tensors and the pretrained files they sit on (eat/schema.py)."""
-    with atomic_path(path) as tmp:
-        torch.save({"name": name, "variant": variant.model_dump(), "steps": state["step"],
-                    "adaptation": state["adaptation"], "pretrained": inputs,
-                    "config": {k: getattr(params, k).model_dump() for k in ("a2et", "adaptation", "latent", "signal")}},
-                   tmp)
+    config = {k: getattr(params, k).model_dump() for k in ("a2et", "adaptation", "latent", "signal")}
+    save_torch_atomic({"name": name, "variant": variant.model_dump(), "steps": state["step"],
+                       "adaptation": state["adaptation"], "pretrained": inputs, "config": config}, path)
 
 
 def load_emotional_model(path: Path | str, params: Params, basis: ExpressionBasis,
@@ -276,8 +275,7 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
     trained = time.perf_counter()
     save_model(state, name, variant, params, inputs, out_dir / "model.pt")
     write_log_csv(state["log"], reports_dir / "train_log.csv")
-    with atomic_path(out_dir / "snapshots.pt") as tmp:     # empty for variants without a Fig. 5 curve
-        torch.save(state["snapshots"], tmp)
+    save_torch_atomic(state["snapshots"], out_dir / "snapshots.pt")     # empty for variants without a Fig. 5 curve
 
     model = load_emotional_model(out_dir / "model.pt", params, data.basis)
     shares = parameter_shares(model.modules_by_key())

@@ -48,7 +48,8 @@ from tqdm import tqdm
 
 from eat.config import EMOTIONS, EmotionClassifierConfig
 from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, face_crops, load_emotion_fan
-from eat.io.atomic import atomic_path, write_text_atomic
+from eat.io.atomic import write_text_atomic
+from eat.io.torch_files import save_torch_atomic
 from eat.io.train_state import restore_training_state, save_training_state
 from eat.latent.data import read_aligned_frames
 
@@ -266,9 +267,8 @@ def evaluate_emotion(model: EmotionFAN, clips: Sequence[EmotionClip]) -> dict:
 
 def save_emotion_classifier(state: EmotionTrainState, path: Path | str) -> None:
     """``model.pt``: the classifier's weights, its config, the class order and where its initial weights came from."""
-    with atomic_path(path) as tmp:
-        torch.save({"config": state.model.cfg.model_dump(), "emotions": list(EMOTIONS), "weights": state.weights,
-                    "steps": state.step, "state_dict": state.model.state_dict()}, tmp)
+    save_torch_atomic({"config": state.model.cfg.model_dump(), "emotions": list(EMOTIONS), "weights": state.weights,
+                       "steps": state.step, "state_dict": state.model.state_dict()}, path)
 
 
 def load_emotion_classifier(path: Path | str, device: str | torch.device = "cpu") -> EmotionFAN:

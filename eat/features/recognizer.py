@@ -26,7 +26,6 @@ trained with CTC (Graves et al., 2006) on log-softmax outputs. The backend retur
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,8 +40,8 @@ from eat.features.alphabet import N_SYMBOLS, SYMBOLS
 from eat.features.config import SpeechRecognizerConfig
 from eat.features.spectral import log_mel, mel_power
 from eat.features.speech import SpeechBackendUnavailable
-from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
+from eat.io.torch_files import save_torch_atomic
 
 _CMVN_EPS = 1e-5
 
@@ -91,16 +90,9 @@ class CTCRecognizer(nn.Module):
 
 
 def save_recognizer(model: CTCRecognizer, cfg: SpeechRecognizerConfig, rate: int, hop: int, path: Path) -> None:
-    """Atomically write the inference checkpoint: weights, config, alphabet and framing (``weights_only`` loadable).
-
-    Serialised in memory first: ``torch.save`` to a file names the archive after the file, so
-    writing to a temporary name would make equal weights give different bytes (and fingerprints).
-    """
-    buffer = io.BytesIO()
-    torch.save({"config": cfg.model_dump(), "state_dict": model.state_dict(), "symbols": list(SYMBOLS),
-                "rate": rate, "hop": hop, "substitute_for": "DeepSpeech 0.1.0"}, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    """Atomically write the inference checkpoint: weights, config, alphabet and framing (``weights_only`` loadable)."""
+    save_torch_atomic({"config": cfg.model_dump(), "state_dict": model.state_dict(), "symbols": list(SYMBOLS),
+                       "rate": rate, "hop": hop, "substitute_for": "DeepSpeech 0.1.0"}, path)
 
 
 @lru_cache(maxsize=2)

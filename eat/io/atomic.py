@@ -14,13 +14,21 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it to ``path`` on success."""
+    """Yield a temporary path in the target's folder; rename it to ``path`` on success.
+
+    An ``OSError`` that names no file (a write that ran out of disk space raises one) is re-raised
+    with ``path`` as its filename, so the message says which output could not be written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -14,16 +14,15 @@ from typing import Any
 
 import torch
 
-from eat.io.atomic import atomic_path
+from eat.io.torch_files import save_torch_atomic
 
 log = logging.getLogger(__name__)
 
 
 def save_training_state(path: Path, digest: str, step: int, losses: list[float], parts: dict[str, Any]) -> None:
     """Write the step, losses and each part's ``state_dict()`` atomically under ``digest``."""
-    with atomic_path(path) as tmp:
-        torch.save({"digest": digest, "step": step, "losses": losses,
-                    **{name: part.state_dict() for name, part in parts.items()}}, tmp)
+    save_torch_atomic({"digest": digest, "step": step, "losses": losses,
+                       **{name: part.state_dict() for name, part in parts.items()}}, path)
 
 
 def restore_training_state(path: Path, digest: str, parts: dict[str, Any]) -> tuple[int, list[float]] | None:

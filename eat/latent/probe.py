@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(params.seed)
     latent = params.latent.model_copy(update={k: int(v) for k, v in (o.split("=") for o in args.latent)})
-    model = PlainAutoencoder(tuple(int(w) for w in args.widths.split(","))) if args.model == "plain" else RePosAutoencoder(latent, params.seed)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    model = PlainAutoencoder(widths) if args.model == "plain" else RePosAutoencoder(latent, params.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(args.beta1, 0.999))
     colour = ColourAugmentation(args.colour)
     rng = np.random.default_rng(params.seed)

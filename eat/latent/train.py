@@ -36,6 +36,7 @@ import torch
 from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params, read_yaml
 from eat.io.atomic import atomic_path
 from eat.io.hashing import file_sha256
+from eat.io.torch_files import save_torch_atomic
 from eat.latent.data import Augmentation, FrameBank, PairSampler, groundtruth_head_pose, load_bank, make_batch
 from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
@@ -193,9 +194,8 @@ def save_inference_model(state: dict[str, Any], latent: LatentConfig, mode: str,
     nets = state["nets"]
     parts = {name: {k[len(name) + 1:]: v for k, v in nets.items() if k.startswith(f"{name}.")}
              for name in INFERENCE_PARTS}
-    with atomic_path(path) as tmp:
-        torch.save({"config": latent.model_dump(), "mode": mode, "steps": state["step"], "vgg": state["vgg"],
-                    **parts}, tmp)
+    save_torch_atomic({"config": latent.model_dump(), "mode": mode, "steps": state["step"], "vgg": state["vgg"],
+                       **parts}, path)
 
 
 def load_inference_parts(nets: LatentNetworks, path: Path | str) -> None:

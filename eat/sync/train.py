@@ -54,7 +54,8 @@ import torch
 from tqdm import tqdm
 
 from eat.config import SyncExpertConfig
-from eat.io.atomic import atomic_path, write_text_atomic
+from eat.io.atomic import write_text_atomic
+from eat.io.torch_files import save_torch_atomic
 from eat.io.train_state import restore_training_state, save_training_state
 from eat.sync.offset import DEFAULT_VSHIFT, evaluate_offset
 from eat.sync.wav2lip_expert import (
@@ -283,9 +284,8 @@ def train_steps(state: SyncTrainState, clips: Sequence[SyncClip], cfg: SyncExper
 
 def save_sync_expert(model: SyncExpert, steps: int, path: Path | str) -> None:
     """``model.pt``: the expert's weights with its config, ``n_mels`` and :data:`LABEL`."""
-    with atomic_path(path) as tmp:
-        torch.save({"label": LABEL, "config": model.cfg.model_dump(), "n_mels": model.n_mels, "steps": steps,
-                    "state_dict": model.state_dict()}, tmp)
+    save_torch_atomic({"label": LABEL, "config": model.cfg.model_dump(), "n_mels": model.n_mels, "steps": steps,
+                       "state_dict": model.state_dict()}, path)
 
 
 def load_sync_expert(path: Path | str, device: str | torch.device = "cpu") -> SyncExpert:
