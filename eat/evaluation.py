@@ -36,6 +36,8 @@ import torch
 
 from eat.a2et.data import A2ETClip, a2et_table
 from eat.config import EMOTIONS, Params
+from eat.io.reproducible import reproducible_torch
+from eat.io.tables import write_csv_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.parallel import map_clips
 from eat.report.inputs import BASELINE_PREFIX
@@ -105,8 +107,8 @@ def generate_pretrain(a2et_model: Path | str, latent_model: Path | str, params: 
 def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBasis, clips: list[A2ETClip],
                      dataset: str) -> list[np.ndarray]:
     """Videos of an adapted variant: MEAD clips with their emotion; LRW neutral with relative keypoints."""
+    from eat.adapt.checkpoint import load_emotional_model
     from eat.adapt.generate import emotion_codes, generate_clip, latent_code
-    from eat.adapt.train import load_emotional_model
 
     model = load_emotional_model(model_path, params, basis)
     z = latent_code(model, params.seed)
@@ -136,11 +138,12 @@ def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[
 
 
 def _align(new_detector: DetectorFactory, frames: np.ndarray) -> AlignedVideo:
+    from eat.scoring import REFERENCE_FACE
     from metrics.align import align_video
 
     detector = new_detector()
     try:
-        return align_video(frames, detector)
+        return align_video(frames, detector, REFERENCE_FACE)
     finally:
         getattr(detector, "close", lambda: None)()
 
@@ -169,8 +172,8 @@ class ClipJob:
 
 @cache
 def sync_embedder(expert_path: str) -> tuple[str, SyncEmbedder]:
-    """(column, embedder) of :func:`metrics.sync.load_embedder`, loaded once per process (each Ray worker)."""
-    from metrics.sync import load_embedder
+    """(column, embedder) of :func:`eat.sync.embedders.load_embedder`, loaded once per process (each Ray worker)."""
+    from eat.sync.embedders import load_embedder
 
     return load_embedder(expert_path=expert_path)
 
@@ -187,13 +190,14 @@ class ClipScorer:
     def __call__(self, job: ClipJob) -> ImageResult:
         from threadpoolctl import threadpool_limits
 
-        from eat.features.recognizer import single_thread
         from eat.io.media import read_audio
+        from eat.scoring import REFERENCE_FACE
         from metrics.sync import AVClip, sync_score
         from metrics.table import image_metrics, sync_row
 
-        with threadpool_limits(limits=1), single_thread():
-            result = image_metrics(job.uid, job.video, job.truth, self.new_detector, real_aligned=job.truth_aligned)
+        with threadpool_limits(limits=1), reproducible_torch(threads=1):
+            result = image_metrics(job.uid, job.video, job.truth, self.new_detector, REFERENCE_FACE,
+                                   real_aligned=job.truth_aligned)
             column, embed = sync_embedder(self.sync_expert)
             samples = read_audio(job.audio, AVClip.rate)[0] if column == "Sync" else None
             score = sync_score(AVClip(job.uid, job.video, mel=job.mel, samples=samples), embed)
@@ -204,7 +208,7 @@ def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, t
                 scorer: ClipScorer, classifier, workers: int = 1) -> tuple[pd.DataFrame, list, dict[str, str]]:
     """(per-clip rows, their FID frame pairs, {uid: why it failed}) of ``videos`` against the clips' ground truth:
     :class:`ClipScorer` per clip in parallel, then the emotion classifier on the scored MEAD videos at once."""
-    from metrics.emotion import predict_videos
+    from eat.emotion.predict import predict_videos
 
     jobs = [ClipJob(c.uid, v, c.frames, truth[c.uid], c.mel, c.audio) for v, c in zip(videos, clips, strict=True)]
     outcomes = map_clips(scorer, jobs, desc=f"score {dataset}", workers=workers)
@@ -256,7 +260,7 @@ def summary(rows: pd.DataFrame, fid: list, space, dataset: str) -> dict[str, Any
     """``"<dataset>/<metric>"`` aggregates of one model's per-clip rows and FID frames."""
     from metrics.table import aggregate, fid_metric
 
-    numbers = aggregate(rows.drop(columns=["dataset"], errors="ignore")) | fid_metric(space, fid)
+    numbers = aggregate(rows.drop(columns=["dataset"], errors="ignore"), EMOTIONS) | fid_metric(space, fid)
     return {f"{dataset}/{k}": v for k, v in numbers.items()}
 
 
@@ -268,10 +272,10 @@ def scoring_session(workers: int, address: str) -> AbstractContextManager:
 
 
 def write_summary(numbers: dict[str, Any], path: Path, skipped: list[dict] | None = None) -> None:
-    """metrics.json (metrics.table.write_metrics); a baseline's also lists its ``skipped`` clips, a list that
+    """metrics.json (eat.scoring.write_metrics); a baseline's also lists its ``skipped`` clips, a list that
     ``dvc metrics`` ignores."""
     from eat.io.atomic import write_text_atomic
-    from metrics.table import write_metrics
+    from eat.scoring import write_metrics
 
     write_metrics(numbers, path)
     if skipped is not None:
@@ -289,11 +293,9 @@ def evaluate_models(params: Params, models: list[str], *, latent_table: Path | s
     from tqdm import tqdm
 
     from eat.emotion.train import load_emotion_classifier
-    from eat.io.atomic import atomic_path
+    from eat.scoring import detector_factory, inception_fid, write_rows
     from eat.weights import WeightsError
-    from metrics.align import detector_factory
-    from metrics.fid import emotion_fan_features, inception_fid
-    from metrics.table import write_rows
+    from metrics.fid import emotion_fan_features
 
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     out_dir = Path(out_dir)
@@ -333,8 +335,7 @@ def evaluate_models(params: Params, models: list[str], *, latent_table: Path | s
                 write_rows(rows, out_dir / name / f"{dataset.lower()}_clips.parquet")
                 summaries[name] |= summary(rows, fid, space, dataset) | {f"{dataset}/skipped": len(lost)}
                 skipped[name] += [{"dataset": dataset, **item} for item in lost]
-    with atomic_path(out_dir / "test_clips.csv") as tmp:
-        pd.DataFrame(listing, columns=list(TEST_CLIP_COLUMNS)).to_csv(tmp, index=False)
+    write_csv_atomic(listing, out_dir / "test_clips.csv", columns=list(TEST_CLIP_COLUMNS))
     for name, numbers in summaries.items():
         write_summary(numbers, out_dir / name / "metrics.json", skipped.get(name))
     return summaries

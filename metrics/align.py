@@ -7,14 +7,16 @@ video has no face is skipped. Both videos go through the same code and the same 
 
 Ours, and why it differs where it does:
 
-- Landmarks: :mod:`eat.preprocess.landmarks` (MediaPipe Face Mesh mapped to iBUG-68 offline, or FAN from
-  the weights registry); one detector instance per video (MediaPipe tracks within a clip). Frames smaller
-  than :data:`WORK_SIZE` (the default profile generates 64²) are upsampled for detection only, and the
+- Landmarks: the detector passed in (:class:`LandmarkDetector`; this pipeline's are eat/preprocess/landmarks.py's
+  MediaPipe Face Mesh mapped to iBUG-68 offline, or FAN from the weights registry, made by
+  ``eat.scoring.detector_factory``); one detector instance per video (MediaPipe tracks within a clip). Frames
+  smaller than :data:`WORK_SIZE` (the default profile generates 64²) are upsampled for detection only, and the
   landmarks scaled back, because MediaPipe misses faces of a few dozen pixels.
 - Template: the official ``base_68.npy`` is not published (it ships in the authors' code bundle), so the
-  template is the generic face of :mod:`eat.synth.face_model` (the one head-pose PnP uses), frontal, its
-  68 landmarks :data:`FACE_WIDTH` of the crop wide, centred at :data:`FACE_CENTRE`. Absolute PSNR/SSIM
-  depend a little on this framing; comparisons between methods do not.
+  template is a reference face passed in (this pipeline's: ``eat.scoring.REFERENCE_FACE``, the generic face of
+  eat/synth/face_model.py that head-pose PnP uses), frontal, its 68 landmarks :data:`FACE_WIDTH` of the crop
+  wide, centred at :data:`FACE_CENTRE` (:func:`template`). Absolute PSNR/SSIM depend a little on this framing;
+  comparisons between methods do not.
 - Alignment points: the nose (27–35) and the eye corners (36, 39, 42, 45). The official fit uses 27–44 and
   switches between an open- and a closed-eye template; corners do not move with a blink, lids do.
 - Landmarks of the aligned crop: the detected ones mapped through the same transform (the official
@@ -25,12 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from typing import Protocol
 
 import cv2
 import numpy as np
-
-from eat.preprocess.landmarks import LandmarkDetector, make_detector
 
 ALIGN_SIZE = 128                       # evaluation_eat's crop side
 WORK_SIZE = 256                        # detector input side for smaller frames
@@ -39,18 +39,23 @@ FACE_CENTRE = (0.5, 0.55)              # template: bounding-box centre (x, y) / 
 ALIGN_POINTS = np.r_[27:36, 36, 39, 42, 45]
 
 
-@cache
-def _unit_template() -> np.ndarray:
-    from eat.synth.face_model import FaceShape, neutral_landmarks
+class Detection(Protocol):
+    @property
+    def landmarks(self) -> np.ndarray | None:
+        """(68, 2) iBUG landmarks in frame pixels of the face found, None if no face."""
 
-    pts = neutral_landmarks(FaceShape())[:, :2]
+
+class LandmarkDetector(Protocol):
+    def __call__(self, frame: np.ndarray) -> Detection:
+        """``frame``: (H, W, 3) uint8 RGB, consecutive frames of one video in order."""
+
+
+def template(reference_face: np.ndarray, size: int = ALIGN_SIZE) -> np.ndarray:
+    """(68, 2) float64 iBUG landmarks of the frontal ``reference_face`` ((68, 2), any units) in ``size``² crop
+    pixels: :data:`FACE_WIDTH` of the crop wide, its bounding box centred at :data:`FACE_CENTRE`."""
+    pts = np.asarray(reference_face, np.float64)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    return (pts - (lo + hi) / 2) * (FACE_WIDTH / (hi[0] - lo[0])) + np.array(FACE_CENTRE)
-
-
-def template(size: int = ALIGN_SIZE) -> np.ndarray:
-    """(68, 2) float64 iBUG landmarks of the generic frontal face in ``size``² crop pixels."""
-    return _unit_template() * size
+    return ((pts - (lo + hi) / 2) * (FACE_WIDTH / (hi[0] - lo[0])) + np.array(FACE_CENTRE)) * size
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -69,12 +74,14 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def align_frame(frame: np.ndarray, landmarks: np.ndarray, size: int = ALIGN_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 frame and its (68, 2) landmarks → (size, size, 3) aligned crop and its (68, 2) landmarks.
+def align_frame(frame: np.ndarray, landmarks: np.ndarray, reference_face: np.ndarray,
+                size: int = ALIGN_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) uint8 frame and its (68, 2) landmarks → (size, size, 3) crop aligned onto the :func:`template` of
+    ``reference_face`` and its (68, 2) landmarks.
 
     Bilinear warp with black outside the frame, as skimage's ``warp`` in the official code.
     """
-    matrix = similarity(landmarks[ALIGN_POINTS], template(size)[ALIGN_POINTS])
+    matrix = similarity(landmarks[ALIGN_POINTS], template(reference_face, size)[ALIGN_POINTS])
     crop = cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return crop, transform_points(landmarks, matrix).astype(np.float32)
 
@@ -103,15 +110,16 @@ class AlignedVideo:
     found: np.ndarray
 
 
-def align_video(frames: np.ndarray, detector: LandmarkDetector, size: int = ALIGN_SIZE,
+def align_video(frames: np.ndarray, detector: LandmarkDetector, reference_face: np.ndarray, size: int = ALIGN_SIZE,
                 work_size: int = WORK_SIZE) -> AlignedVideo:
-    """Detect, align and crop every frame of one video (T, H, W, 3) uint8 RGB."""
+    """Detect, align (onto ``reference_face``, :func:`align_frame`) and crop every frame of one video (T, H, W, 3)
+    uint8 RGB."""
     landmarks = detect(frames, detector, work_size)
     found = ~np.isnan(landmarks).any(axis=(1, 2))
     crops = np.zeros((len(frames), size, size, 3), np.uint8)
     aligned = np.full_like(landmarks, np.nan)
     for i in np.flatnonzero(found):
-        crops[i], aligned[i] = align_frame(frames[i], landmarks[i], size)
+        crops[i], aligned[i] = align_frame(frames[i], landmarks[i], reference_face, size)
     return AlignedVideo(crops, aligned, found)
 
 
@@ -123,19 +131,15 @@ def pair_indices(n_fake: int, n_real: int) -> tuple[np.ndarray, np.ndarray]:
             np.linspace(0, n_real, length, endpoint=False).astype(np.int64))
 
 
-DetectorFactory = Callable[[], LandmarkDetector]
+DetectorFactory = Callable[[], LandmarkDetector]      # a new detector per video, the same backend for both sides
 
 
-def detector_factory(backend: str = "mediapipe", fan_weights: str = "") -> DetectorFactory:
-    """A new detector per video (MediaPipe tracks within a clip), the same backend for both sides."""
-    return lambda: make_detector(backend, fan_weights)
-
-
-def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory, size: int = ALIGN_SIZE,
-               real_aligned: AlignedVideo | None = None) -> tuple[AlignedVideo, AlignedVideo]:
-    """Pair the frames of a generated and a ground-truth video (:func:`pair_indices`) and align both;
-    frames where either side has no face are marked not found on both. ``real_aligned``: the ground truth's
-    alignment computed before (same length as ``fake``), reused when one test clip is scored for many models."""
+def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory, reference_face: np.ndarray,
+               size: int = ALIGN_SIZE, real_aligned: AlignedVideo | None = None) -> tuple[AlignedVideo, AlignedVideo]:
+    """Pair the frames of a generated and a ground-truth video (:func:`pair_indices`) and align both onto
+    ``reference_face``; frames where either side has no face are marked not found on both. ``real_aligned``: the
+    ground truth's alignment computed before (same length as ``fake``), reused when one test clip is scored for
+    many models."""
     idx_fake, idx_real = pair_indices(len(fake), len(real))
     sides = [fake[idx_fake]] if real_aligned is not None and len(real) == len(fake) else [fake[idx_fake],
                                                                                           real[idx_real]]
@@ -143,7 +147,7 @@ def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory
     for frames in sides:
         detector = new_detector()
         try:
-            out.append(align_video(frames, detector, size))
+            out.append(align_video(frames, detector, reference_face, size))
         finally:
             getattr(detector, "close", lambda: None)()
     if len(out) == 1:

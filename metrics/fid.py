@@ -9,26 +9,25 @@ Official protocol (evaluation_eat ``test_fid.py``; docs/paper_notes.md §7): per
 Feature spaces (:class:`FeatureSpace`; its ``key`` is the metric's column name):
 
 - ``FID``: pytorch-fid's InceptionV3 with the TF-ported FID weights ``pt_inception-2015-12-05-6726825d.pth``,
-  resolved through :mod:`eat.weights` (never downloaded; the error names the file and the folder).
+  loaded by :func:`eat.scoring.inception_fid` from the weights registry (never downloaded; the error names the
+  file and the folder).
   evaluation_eat itself ran torchvision's ImageNet InceptionV3 (Mixed_7c, average-pooled), so its
   numbers differ somewhat from standard FID; we use the standard network.
 - ``FD_emotion_fan`` (substitute, when the Inception weights are absent): the frame features of the
   Emotion-FAN classifier this pipeline trains on MEAD faces (eat/emotion/train.py). A Fréchet distance
   in another feature space, on another scale: never reported as "FID".
+
+Pure functions of arrays and of the networks passed in: loading a network is the caller's (metrics/ imports
+nothing of eat).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
-
-from eat.weights import resolve
 
 FID_FRAMES = 5              # frames sampled per video (evaluation_eat's --sample_frame_num)
 BATCH = 25
@@ -84,24 +83,6 @@ class FeatureSpace:
                 x = torch.from_numpy(np.ascontiguousarray(frames[i:i + BATCH])).permute(0, 3, 1, 2).float() / 255
                 out.append(self.embed_batch(x).double().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0))
-
-
-@contextlib.contextmanager
-def _local_fid_weights(path: Path):
-    """pytorch-fid fetches its weights with ``load_state_dict_from_url``; serve the registry file instead."""
-    with mock.patch("pytorch_fid.inception.load_state_dict_from_url",
-                    lambda *_, **__: torch.load(path, map_location="cpu", weights_only=True)):
-        yield
-
-
-def inception_fid(weights_folder: Path | str | None = None) -> FeatureSpace:
-    """The standard FID network; raises :class:`~eat.weights.WeightsError` naming the file when it is absent."""
-    from pytorch_fid.inception import InceptionV3
-
-    with _local_fid_weights(resolve("inception_fid", weights_folder)):
-        net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True).eval()
-    return FeatureSpace("FID", "FID: pytorch-fid InceptionV3 (TF 2015-12-05 weights), 2048-d pool features",
-                        lambda x: net(x)[0].flatten(1))
 
 
 def emotion_fan_features(model: torch.nn.Module) -> FeatureSpace:

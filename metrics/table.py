@@ -1,40 +1,31 @@
-"""Per-clip metric rows, their aggregates, and parallel evaluation over clips.
+"""Per-clip metric rows and their aggregates.
 
 Rows (one per generated video, parquet): ``uid`` plus the columns each metric module returns, e.g.
 ``face_frames`` (frame pairs with a face on both sides), ``PSNR`` / ``SSIM`` (means over those frames),
 ``M-LMD`` / ``F-LMD``, ``Sync`` (or ``Sync_expert``) with ``*_offset`` and ``*_dist``, ``emotion`` /
 ``emotion_pred``. Aggregates follow evaluation_eat: PSNR and SSIM over all frames (clips weighted by
 ``face_frames``), LMD and Sync means over videos, Acc_emo over videos, FID over the pooled features of
-5 frames per video. The aggregate JSON is flat (``{"PSNR": 21.7, ...}``), non-finite values become
-``null``, so ``dvc metrics show/diff`` read it directly.
+5 frames per video.
 
-Evaluation of many clips goes through :func:`eat.parallel.map_clips` (Ray; ``workers=1`` in-process):
-a failing clip becomes an error line, never the end of the run.
+Pure functions of arrays and tables: mapping over clips in parallel and writing the rows (parquet) and the
+aggregates (flat metrics JSON) are eat/scoring.py's (metrics/ imports nothing of eat).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from eat.config import EMOTIONS
-from eat.io.atomic import atomic_path, write_text_atomic
-from eat.parallel import map_clips
 from metrics.align import AlignedVideo, DetectorFactory, align_pair
 from metrics.emotion import accuracy
 from metrics.fid import FeatureSpace, feature_distance, sample_indices
 from metrics.image import frame_scores
 from metrics.landmarks import video_lmd
 from metrics.sync import SyncScore
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,10 +38,11 @@ class ImageResult:
 
 
 def image_metrics(uid: str, fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory,
-                  real_aligned: AlignedVideo | None = None) -> ImageResult:
-    """PSNR, SSIM, M-LMD, F-LMD and the FID frames of a generated and a ground-truth video (T, H, W, 3) uint8 RGB;
-    ``real_aligned``: the ground truth already aligned (:func:`metrics.align.align_video`), to skip its detection."""
-    a_fake, a_real = align_pair(fake, real, new_detector, real_aligned=real_aligned)
+                  reference_face: np.ndarray, real_aligned: AlignedVideo | None = None) -> ImageResult:
+    """PSNR, SSIM, M-LMD, F-LMD and the FID frames of a generated and a ground-truth video (T, H, W, 3) uint8 RGB,
+    aligned onto ``reference_face`` (:func:`metrics.align.align_pair`); ``real_aligned``: the ground truth already
+    aligned (:func:`metrics.align.align_video`), to skip its detection."""
+    a_fake, a_real = align_pair(fake, real, new_detector, reference_face, real_aligned=real_aligned)
     valid = a_fake.found
     psnr, ssim = frame_scores(a_real.frames, a_fake.frames, valid)
     n = int(valid.sum())
@@ -62,26 +54,9 @@ def image_metrics(uid: str, fake: np.ndarray, real: np.ndarray, new_detector: De
 
 
 def sync_row(uid: str, column: str, score: SyncScore) -> dict:
-    """The row of one clip's sync score under ``column`` (``Sync`` or ``Sync_expert``, from :func:`load_embedder`)."""
+    """The row of one clip's sync score under ``column`` (``Sync`` or ``Sync_expert``: the embedder's column,
+    eat.sync.embedders.load_embedder)."""
     return {"uid": uid, column: score.confidence, f"{column}_offset": score.offset, f"{column}_dist": score.min_dist}
-
-
-def read_video(path: Path | str) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB frames of a video file (decord, one thread)."""
-    import decord
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path} not found")
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    return reader.get_batch(list(range(len(reader)))).asnumpy()
-
-
-def evaluate_clips(fn: Callable[[T], object], items: Sequence[T], *, desc: str,
-                   workers: int = 0) -> tuple[list, list[str]]:
-    """``fn`` over ``items`` in parallel: (results of the clips that worked, in order; "item: error" lines)."""
-    outcomes = map_clips(fn, items, desc=desc, workers=workers)
-    return ([o.value for o in outcomes if o.error is None],
-            [f"{o.item}: {o.error}" for o in outcomes if o.error is not None])
 
 
 def fid_metric(space: FeatureSpace, results: Sequence[ImageResult]) -> dict[str, float]:
@@ -99,8 +74,9 @@ def _weighted(rows: pd.DataFrame, column: str, weight: str) -> float:
     return float((ok[column] * ok[weight]).sum() / ok[weight].sum()) if len(ok) else math.nan
 
 
-def aggregate(rows: pd.DataFrame) -> dict[str, float]:
-    """Table numbers from per-clip rows (whichever metric columns are present)."""
+def aggregate(rows: pd.DataFrame, emotions: Sequence[str]) -> dict[str, float]:
+    """Table numbers from per-clip rows (whichever metric columns are present); ``emotion`` / ``emotion_pred``
+    name one of ``emotions``, the labels of Acc_emo (:func:`metrics.emotion.accuracy`)."""
     out: dict[str, float] = {"clips": len(rows)}
     if "face_frames" in rows:
         out |= {"PSNR": _weighted(rows, "PSNR", "face_frames"), "SSIM": _weighted(rows, "SSIM", "face_frames"),
@@ -113,27 +89,6 @@ def aggregate(rows: pd.DataFrame) -> dict[str, float]:
             out |= {col: float(rows[col].mean()), f"{col}_dist": float(rows[f"{col}_dist"].mean()),
                     f"{col}_abs_offset": float(rows[f"{col}_offset"].abs().mean())}
     if "emotion_pred" in rows:
-        truth = rows.emotion.map(EMOTIONS.index).to_numpy()
-        out |= accuracy(truth, rows.emotion_pred.map(EMOTIONS.index).to_numpy())
+        truth = rows.emotion.map(emotions.index).to_numpy()
+        out |= accuracy(truth, rows.emotion_pred.map(emotions.index).to_numpy(), emotions)
     return out
-
-
-def write_rows(rows: pd.DataFrame | Sequence[dict], path: Path | str) -> pd.DataFrame:
-    """Per-clip rows → parquet (atomic), sorted by uid."""
-    frame = pd.DataFrame(list(rows) if not isinstance(rows, pd.DataFrame) else rows)
-    frame = frame.sort_values("uid").reset_index(drop=True) if "uid" in frame else frame
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return frame
-
-
-def write_metrics(metrics: dict, path: Path | str) -> None:
-    """Flat numeric JSON for ``dvc metrics``: numbers rounded to 4 decimals, NaN / ±∞ as null."""
-    def clean(v):
-        if isinstance(v, bool | str) or v is None:
-            return v
-        if isinstance(v, int | np.integer):
-            return int(v)
-        v = float(v)
-        return round(v, 4) if math.isfinite(v) else None
-    write_text_atomic(path, json.dumps({k: clean(v) for k, v in metrics.items()}, indent=2) + "\n")

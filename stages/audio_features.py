@@ -10,7 +10,7 @@ import sys
 from eat.config import ConfigError
 from eat.features.config import load_feature_params
 from eat.features.extract import extract_audio_features
-from eat.features.speech import SpeechBackendUnavailable
+from eat.features.speech_backend import SpeechBackendUnavailable
 from eat.io.atomic import write_text_atomic
 
 

@@ -26,9 +26,9 @@ def main() -> int:
     args = parser.parse_args()
 
     def body() -> None:
+        from eat.adapt.checkpoint import load_emotional_model
         from eat.adapt.control import first_frames, intensity_response, interpolation_strip, save_png
         from eat.adapt.heldout import heldout_clips
-        from eat.adapt.train import load_emotional_model
         from eat.emotion.train import load_emotion_classifier
         from eat.io.atomic import write_text_atomic
         from eat.latent.pca import ExpressionBasis

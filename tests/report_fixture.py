@@ -29,7 +29,7 @@ def recognised(i: int, emotion: str) -> bool:
 
 
 def evaluate_metrics(i: int, counts: dict[str, int] = EMOTION_CLIPS) -> dict:
-    """Flat metrics as metrics/table.py write_metrics writes them; model ``i`` gets distinct values, its Acc_emo
+    """Flat metrics as eat/scoring.py write_metrics writes them; model ``i`` gets distinct values, its Acc_emo
     those of :func:`emotion_rows` (``counts`` clips per emotion)."""
     out = {}
     clips = sum(counts.values())

@@ -13,6 +13,7 @@ import torch
 
 from eat.a2et.data import WindowSampler, a2et_table
 from eat.a2et.train import build_a2et, load_clips, save_model
+from eat.adapt.checkpoint import build_model
 from eat.adapt.clip_edit import (
     CLIP_ARCHITECTURE,
     ClipEditConfig,
@@ -28,7 +29,6 @@ from eat.adapt.clip_edit import (
     load_clip,
 )
 from eat.adapt.data import adaptation_clips
-from eat.adapt.train import build_model
 from eat.config import deep_merge, parse_params, read_yaml
 from eat.latent.pca import ExpressionBasis
 from eat.sync.train import load_sync_expert

@@ -30,7 +30,7 @@ from eat.evaluation import (
     write_summary,
 )
 from eat.io.media import write_video
-from eat.latent.data import read_aligned_frames
+from eat.io.video import read_frames
 from metrics.fid import FeatureSpace
 from tests.conftest import micro_params
 from tests.test_metrics_table import TemplateDetector
@@ -71,7 +71,7 @@ def scoring(tmp_path_factory) -> dict:
     for i, uid in enumerate(UIDS):
         write_video(root / "truth" / f"{uid}.mp4", iter(smooth_video(i)), 25.0, SIZE, SIZE, crf=18)
         sf.write(root / f"{uid}.wav", np.zeros(FRAMES * 640, np.float32), 16000)
-        clips.append(make_clip(uid, read_aligned_frames(root / "truth" / f"{uid}.mp4", SIZE), root / f"{uid}.wav",
+        clips.append(make_clip(uid, read_frames(root / "truth" / f"{uid}.mp4", SIZE), root / f"{uid}.wav",
                                params.signal.n_mels, i))
     torch.manual_seed(0)
     save_sync_expert(SyncExpert(params.sync_expert, params.signal.n_mels), 0, root / "expert.pt")

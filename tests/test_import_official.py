@@ -108,7 +108,7 @@ def test_official_files_at_the_small_profile_fail_with_a_pointer_to_the_paper_pr
 def test_converted_micro_checkpoint_loads_into_the_adapted_model(tmp_path):
     """Our own random networks in the official layout (the latent file without the 3D EAM, as a backbone saved
     before adaptation) → converted → the adapted model holds exactly those tensors."""
-    from eat.adapt.train import load_emotional_model
+    from eat.adapt.checkpoint import load_emotional_model
     from eat.latent.pca import ExpressionBasis
     from eat.models.adaptation import ExpressionNetworks
     from eat.models.latent import LatentNetworks

@@ -8,18 +8,20 @@ import numpy as np
 import pytest
 
 from eat.preprocess.landmarks import Detection
+from eat.scoring import REFERENCE_FACE, detector_factory
 from metrics.align import (
     ALIGN_POINTS,
     ALIGN_SIZE,
     align_frame,
     align_pair,
     align_video,
-    detector_factory,
     pair_indices,
     similarity,
     template,
     transform_points,
 )
+
+TEMPLATE = template(REFERENCE_FACE)      # (68, 2) in 128² crop pixels
 
 
 def rotation(deg: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
@@ -42,7 +44,7 @@ class FixedDetector:
 
 
 def test_template_is_a_centred_frontal_face_inside_the_crop():
-    t = template()
+    t = template(REFERENCE_FACE)
     assert t.shape == (68, 2)
     assert (t > 0).all() and (t < ALIGN_SIZE).all()
     assert np.ptp(t[:, 0]) == pytest.approx(0.75 * ALIGN_SIZE)
@@ -59,33 +61,33 @@ def test_similarity_recovers_a_known_transform():
 
 def test_a_rotated_scaled_face_is_aligned_back_onto_the_template():
     m = rotation(-12.0, 2.3, (40.0, 25.0))               # template → a 400² frame
-    landmarks = transform_points(template(), m)
+    landmarks = transform_points(TEMPLATE, m)
     frame = np.zeros((400, 400, 3), np.uint8)
     for p in landmarks:
         cv2.circle(frame, tuple(int(round(v)) for v in p), 3, (255, 255, 255), -1, cv2.LINE_AA)
-    crop, crop_lm = align_frame(frame, landmarks)
+    crop, crop_lm = align_frame(frame, landmarks, REFERENCE_FACE)
     assert crop.shape == (ALIGN_SIZE, ALIGN_SIZE, 3) and crop.dtype == np.uint8
-    np.testing.assert_allclose(crop_lm, template(), atol=1e-3)
-    for x, y in template()[ALIGN_POINTS].round().astype(int):  # the drawn dots land on the template's points
+    np.testing.assert_allclose(crop_lm, TEMPLATE, atol=1e-3)
+    for x, y in TEMPLATE[ALIGN_POINTS].round().astype(int):  # the drawn dots land on the template's points
         assert crop[y, x].max() > 100
 
 
 def test_small_frames_are_upsampled_for_the_detector_and_landmarks_scaled_back():
-    lm = transform_points(template(), rotation(0.0, 0.5, (0.0, 0.0)))   # face in a 64² frame
+    lm = transform_points(TEMPLATE, rotation(0.0, 0.5, (0.0, 0.0)))   # face in a 64² frame
     det = FixedDetector(lm, ref=64)
-    video = align_video(np.zeros((3, 64, 64, 3), np.uint8), det)
+    video = align_video(np.zeros((3, 64, 64, 3), np.uint8), det, REFERENCE_FACE)
     assert det.sizes == [256, 256, 256]
     assert video.found.all()
-    np.testing.assert_allclose(video.landmarks, np.broadcast_to(template(), (3, 68, 2)), atol=1e-3)
+    np.testing.assert_allclose(video.landmarks, np.broadcast_to(TEMPLATE, (3, 68, 2)), atol=1e-3)
 
 
 def test_frames_pair_up_as_evaluation_eat_and_faceless_frames_drop_on_both_sides():
     fake_idx, real_idx = pair_indices(10, 4)
     assert fake_idx.tolist() == [0, 2, 5, 7] and real_idx.tolist() == [0, 1, 2, 3]
-    lm = transform_points(template(), rotation(0.0, 2.0, (0.0, 0.0)))
+    lm = transform_points(TEMPLATE, rotation(0.0, 2.0, (0.0, 0.0)))
     detectors = iter([FixedDetector(lm, 256), FixedDetector(None, 256)])
     fake, real = align_pair(np.zeros((5, 256, 256, 3), np.uint8), np.zeros((5, 256, 256, 3), np.uint8),
-                            lambda: next(detectors))
+                            lambda: next(detectors), REFERENCE_FACE)
     assert not fake.found.any() and not real.found.any()
 
 
@@ -96,9 +98,9 @@ def test_mediapipe_aligns_a_real_face_the_same_at_64_and_512_pixels():
     big = cv2.resize(image, (512, 512), interpolation=cv2.INTER_AREA)
     small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
     new = detector_factory("mediapipe")
-    a_big, a_small = align_video(big[None], new()), align_video(small[None], new())
+    a_big, a_small = align_video(big[None], new(), REFERENCE_FACE), align_video(small[None], new(), REFERENCE_FACE)
     assert a_big.found.all() and a_small.found.all()
     # The same face lands at the same place in the crop whatever the input size (within detector noise).
     err = np.linalg.norm(a_big.landmarks - a_small.landmarks, axis=-1).mean()
     assert err < 3.0, err
-    np.testing.assert_allclose(a_big.landmarks[0, ALIGN_POINTS], template()[ALIGN_POINTS], atol=6.0)
+    np.testing.assert_allclose(a_big.landmarks[0, ALIGN_POINTS], TEMPLATE[ALIGN_POINTS], atol=6.0)

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from eat.config import EMOTIONS
-from metrics.emotion import accuracy, confusion_matrix, predict_videos
+from eat.emotion.predict import predict_videos
+from metrics.emotion import accuracy, confusion_matrix
 
 
 def test_known_accuracies_overall_per_emotion_and_their_mean():
     truth = np.array([0, 0, 1, 1, 2])          # angry ×2, contempt ×2, disgusted ×1
     pred = np.array([0, 1, 1, 1, 0])
-    acc = accuracy(truth, pred)
+    acc = accuracy(truth, pred, EMOTIONS)
     assert acc["Acc_emo"] == pytest.approx(3 / 5)
     assert (acc["Acc_emo_angry"], acc["Acc_emo_contempt"], acc["Acc_emo_disgusted"]) == (0.5, 1.0, 0.0)
     assert math.isnan(acc["Acc_emo_happy"])                       # no happy video: not a zero
@@ -24,13 +25,13 @@ def test_known_accuracies_overall_per_emotion_and_their_mean():
 
 def test_a_perfect_classifier_scores_one_everywhere():
     labels = np.arange(len(EMOTIONS)).repeat(3)
-    acc = accuracy(labels, labels)
+    acc = accuracy(labels, labels, EMOTIONS)
     assert all(v == 1.0 for v in acc.values())
-    assert (confusion_matrix(labels, labels) == 3 * np.eye(len(EMOTIONS), dtype=int)).all()
+    assert (confusion_matrix(labels, labels, len(EMOTIONS)) == 3 * np.eye(len(EMOTIONS), dtype=int)).all()
 
 
 def test_confusion_rows_are_truth_and_columns_predictions():
-    c = confusion_matrix(np.array([0, 0, 4]), np.array([5, 0, 5]))
+    c = confusion_matrix(np.array([0, 0, 4]), np.array([5, 0, 5]), len(EMOTIONS))
     assert c[0, 5] == 1 and c[0, 0] == 1 and c[4, 5] == 1 and c.sum() == 3
 
 

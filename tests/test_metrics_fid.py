@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from eat.scoring import inception_fid
 from eat.weights import REGISTRY, WeightsError
 from metrics.fid import (
     emotion_fan_features,
     feature_distance,
     frechet_distance,
-    inception_fid,
     sample_indices,
     video_features,
 )

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from eat.scoring import REFERENCE_FACE
 from metrics.align import template
 from metrics.landmarks import MOUTH, video_lmd
 
@@ -14,7 +15,7 @@ from metrics.landmarks import MOUTH, video_lmd
 @pytest.fixture
 def faces() -> np.ndarray:
     jitter = np.random.default_rng(0).normal(0, 1.0, (6, 68, 2))
-    return (template() + jitter).astype(np.float32)                      # (T, 68, 2) in 128² crop pixels
+    return (template(REFERENCE_FACE) + jitter).astype(np.float32)                      # (T, 68, 2) in 128² crop pixels
 
 
 def test_identical_and_translated_faces_have_zero_distance(faces):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metrics.sync import AVClip, expert_embedder, load_embedder, sync_score, syncnet_embedder
+from eat.sync.embedders import expert_embedder, load_embedder, syncnet_embedder
+from metrics.sync import AVClip, sync_score
 
 CODE = 8          # per-frame hidden code carried by both streams
 SPAN = 5          # frames per window, as SyncNet

@@ -33,8 +33,7 @@ from eat.emotion.train import (
 )
 from eat.io.arrays import write_npz
 from eat.io.media import write_video
-from eat.latent.data import read_aligned_frames
-from eat.sync.offset import evaluate_offset
+from eat.io.video import read_frames
 from eat.sync.train import (
     LABEL,
     SyncClip,
@@ -45,6 +44,7 @@ from eat.sync.train import (
     sync_table,
     train_sync_expert,
 )
+from metrics.sync import evaluate_offset
 from tests.conftest import REPO
 
 SIZE = 32
@@ -247,11 +247,11 @@ def test_emotion_classifier_trains_writes_model_and_metrics_and_resumes_bit_for_
 
 def test_emotion_training_crops_are_the_crops_acc_emo_judges(fixture):
     # Trained on what it will judge: frames at the test videos' resolution, face box cut and resized by the same
-    # function metrics.emotion applies to generated videos (only uint8 rounding apart).
+    # function eat.emotion.predict applies to generated videos (only uint8 rounding apart).
     train, _ = emotion_tables(fixture["pose"])
     path = train.aligned.iloc[0]
     crops = read_face_crops(path, 24, frame_size=SIZE // 2)
-    judged = face_crops(frames_tensor(read_aligned_frames(path, SIZE // 2)), 24).movedim(-3, -1).numpy()
+    judged = face_crops(frames_tensor(read_frames(path, SIZE // 2)), 24).movedim(-3, -1).numpy()
     assert crops.shape == (FRAMES, 24, 24, 3) and crops.dtype == np.uint8
     assert np.abs(crops / 255.0 - judged).max() <= 0.5 / 255 + 1e-6
     assert not np.array_equal(crops, read_face_crops(path, 24))          # the stored-resolution path differs

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from eat.config import SyncExpertConfig, read_yaml
-from eat.sync.offset import evaluate_offset, offset_distances
 from eat.sync.syncnet_v2 import SyncNetV2, load_syncnet_v2, syncnet_mfcc, syncnet_v2_embeddings
 from eat.sync.train import SyncClip, make_contrastive_batch, min_train_frames
 from eat.sync.wav2lip_expert import (
@@ -23,6 +22,7 @@ from eat.sync.wav2lip_expert import (
     sync_similarity,
 )
 from eat.weights import WeightsError
+from metrics.sync import evaluate_offset, offset_distances
 from tests.conftest import REPO
 
 

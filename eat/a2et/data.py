@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from eat.a2et.pose_image import head_box_images
-from eat.latent.data import read_aligned_frames, to_tensor
+from eat.io.video import read_frames
+from eat.latent.data import to_tensor
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import source_keypoint_logits
 from eat.models.latent import LatentNetworks
@@ -92,7 +93,7 @@ def load_clip(row, basis: ExpressionBasis, nets: LatentNetworks, image_size: int
     if set(lengths.values()) != {row.n_frames}:
         raise ValueError(f"{row.uid}: frame counts {lengths} differ from the clip's {row.n_frames}; "
                          "re-run audio_features and extract_latent")
-    frames = read_aligned_frames(row.aligned, image_size)
+    frames = read_frames(row.aligned, image_size)
     if len(frames) != row.n_frames:
         raise ValueError(f"{row.aligned}: {len(frames)} frames decoded, the table says {row.n_frames}")
     with torch.no_grad():

@@ -69,13 +69,14 @@ def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel:
 
     The image metrics skip frame 0: it is the source frame, an input rather than an output, and the static
     video's copy of it would score an infinite PSNR (which made the static mean undefined)."""
+    from eat.scoring import REFERENCE_FACE
     from metrics.sync import AVClip, sync_score
     from metrics.table import image_metrics
 
     row: dict[str, float] = {}
     for name, video in videos.items():
         if name != "ground_truth":
-            scores = image_metrics(uid, video[1:], truth[1:], new_detector).row
+            scores = image_metrics(uid, video[1:], truth[1:], new_detector, REFERENCE_FACE).row
             row.update({f"{k}_{name}": scores[k] for k in ("PSNR", "SSIM", "M-LMD", "F-LMD", "face_frames")})
         row[f"Sync_{name}"] = sync_score(AVClip(uid, video, mel=mel), embed).confidence
         if other_mel is not None:
@@ -87,7 +88,7 @@ def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel:
 def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, path: ExpressionPath, clips: Sequence[A2ETClip],
                    embed, half: int, batch_size: int) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Per-clip scores of the generated video and the baselines; also the generated frames per uid."""
-    from metrics.align import detector_factory
+    from eat.scoring import detector_factory
 
     new_detector = detector_factory("mediapipe")
     rows, generated = [], {}

@@ -14,7 +14,6 @@ as an uninterrupted one: batches and dropout are functions of (seed, step).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -27,8 +26,9 @@ import torch
 from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, load_clip, run_batch, split_tables, window_batch
 from eat.a2et.objective import ExpressionPath, latent_terms, render, render_terms
 from eat.config import Params
-from eat.io.atomic import atomic_path
-from eat.io.hashing import file_sha256
+from eat.io.hashing import file_sha256, settings_digest
+from eat.io.reproducible import reproducible_torch
+from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
@@ -39,16 +39,12 @@ PHASES = ("latent", "full")
 def run_digest(params: Params, phase: str, clips: list[A2ETClip], inputs: dict[str, str | None]) -> str:
     """What a checkpoint depends on: seed, phase, configs, the input models' bytes and the training clips."""
     cfg = params.a2et_train.model_dump(exclude={"checkpoint_every", "log_every", "eval_clips", "eval_batch_size"})
-    h = hashlib.sha256(json.dumps({"seed": params.seed, "phase": phase, "a2et": params.a2et.model_dump(),
-                                   "train": cfg, "optim": params.optim.model_dump(),
-                                   "signal": params.signal.model_dump(), "latent": params.latent.model_dump(),
-                                   "inputs": {k: file_sha256(v) if v else None for k, v in inputs.items()}},
-                                  sort_keys=True).encode())
-    for clip in clips:
-        h.update(clip.uid.encode())
-        for array in (clip.pe, clip.mel, clip.speech, clip.pose, clip.source.logits, clip.source.keypoints):
-            h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
+    return settings_digest({"seed": params.seed, "phase": phase, "a2et": params.a2et.model_dump(), "train": cfg,
+                            "optim": params.optim.model_dump(), "signal": params.signal.model_dump(),
+                            "latent": params.latent.model_dump(),
+                            "inputs": {k: file_sha256(v) if v else None for k, v in inputs.items()}},
+                           (part for clip in clips for part in (clip.uid, clip.pe, clip.mel, clip.speech, clip.pose,
+                                                                clip.source.logits, clip.source.keypoints)))
 
 
 def build_a2et(params: Params) -> A2ET:
@@ -130,39 +126,39 @@ def train_worker(config: dict[str, Any]) -> None:
     params = Params.model_validate(config["params"])
     phase, digest, seed = config["phase"], config["digest"], params.seed
     cfg, train = getattr(params.a2et_train, phase), params.a2et_train
-    torch.set_num_threads(train.threads_per_worker)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = ray.train.torch.get_device()
-    clips: list[A2ETClip] = ray.get(config["clips"])
-    basis: ExpressionBasis = ray.get(config["basis"])
+    with reproducible_torch(train.threads_per_worker, deterministic="warn"):
+        device = ray.train.torch.get_device()
+        clips: list[A2ETClip] = ray.get(config["clips"])
+        basis: ExpressionBasis = ray.get(config["basis"])
 
-    trainer = Trainer(params, cfg.steps, seed, device)
-    state = ray_train.resume_state(config)
-    if state is not None:
-        trainer.load_state_dict(state)
-    elif config["init"]:
-        trainer.a2et.load_state_dict(torch.load(config["init"], map_location=device, weights_only=True)["a2et"])
-    path = ExpressionPath(basis).to(device)
-    parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device) if cfg.renders else None
-    sampler = WindowSampler(clips, params.sync_expert.frames if cfg.renders else 1, seed)
+        trainer = Trainer(params, cfg.steps, seed, device)
+        state = ray_train.resume_state(config)
+        if state is not None:
+            trainer.load_state_dict(state)
+        elif config["init"]:
+            trainer.a2et.load_state_dict(torch.load(config["init"], map_location=device, weights_only=True)["a2et"])
+        path = ExpressionPath(basis).to(device)
+        parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device) if cfg.renders else None
+        sampler = WindowSampler(clips, params.sync_expert.frames if cfg.renders else 1, seed)
 
-    trainer.a2et.train()
+        trainer.a2et.train()
 
-    def step_fn(step: int) -> dict[str, float]:
-        torch.manual_seed(seed * 1_000_003 + step)
-        terms = phase_losses(params, phase, trainer, path, clips, sampler, step, rank, world, parts, device)
-        loss = sum(terms.values())
-        trainer.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        ray_train.average_gradients(trainer.a2et, world)
-        torch.nn.utils.clip_grad_norm_(trainer.a2et.parameters(), train.grad_clip)
-        trainer.opt.step()
-        trainer.sched.step()
-        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
+        def step_fn(step: int) -> dict[str, float]:
+            torch.manual_seed(seed * 1_000_003 + step)
+            terms = phase_losses(params, phase, trainer, path, clips, sampler, step, rank, world, parts, device)
+            loss = sum(terms.values())
+            trainer.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            ray_train.average_gradients(trainer.a2et, world)
+            torch.nn.utils.clip_grad_norm_(trainer.a2et.parameters(), train.grad_clip)
+            trainer.opt.step()
+            trainer.sched.step()
+            return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
 
-    ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=train.log_every, checkpoint_every=train.checkpoint_every,
-                        digest=digest, rank=rank, desc=f"train_a2et@{phase}",
-                        extra_state={"vgg": parts.vgg_info} if parts is not None else None)
+        ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=train.log_every,
+                            checkpoint_every=train.checkpoint_every, digest=digest, rank=rank,
+                            desc=f"train_a2et@{phase}",
+                            extra_state={"vgg": parts.vgg_info} if parts is not None else None)
 
 
 def load_clips(params: Params, table: pd.DataFrame, basis: ExpressionBasis, latent_model: str,
@@ -214,11 +210,6 @@ def load_model(path: Path | str, params: Params, device: str | torch.device = "c
     return a2et.eval()
 
 
-def write_log_csv(rows: list[dict[str, float]], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-
-
 def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_table: Path | str,
                latent_model: Path | str, pca_dir: Path | str, sync_expert: Path | str, init: Path | str | None,
                out_dir: Path | str, reports_dir: Path | str) -> dict[str, Any]:
@@ -231,8 +222,8 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
     from eat.io.atomic import write_text_atomic
     from eat.latent.train import load_inference_model
     from eat.ray_train import peak_rss_mib
+    from eat.sync.embedders import expert_embedder
     from eat.sync.train import load_sync_expert
-    from metrics.sync import expert_embedder
 
     if phase not in PHASES:
         raise ValueError(f"unknown A2ET phase {phase!r}: expected one of {', '.join(PHASES)}")
@@ -251,7 +242,7 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
     state = fit_phase(params, phase, clips, basis, out_dir / "ray", inputs)
     trained = time.perf_counter()
     save_model(state, params, phase, out_dir / "model.pt")
-    write_log_csv(state["log"], reports_dir / "train_log.csv")
+    write_csv_atomic(state["log"], reports_dir / "train_log.csv")
 
     metrics: dict[str, Any] = {"phase": phase, "steps": state["step"], "train_clips": len(clips),
                                "train_clips_by_dataset": {str(k): int(v) for k, v in
@@ -271,7 +262,7 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
                                          params.a2et_train.eval_batch_size)
         metrics["heldout"] = {"clips": len(rows), "identities": sorted({u.split("__")[1] for u in held.uid}),
                               **summarise(rows)}
-        write_per_clip(rows, reports_dir / "heldout_clips.csv")
+        write_csv_atomic(rows, reports_dir / "heldout_clips.csv", decimals=4)
         first = held_clips[0]
         side_by_side_video(first.frames, generated[first.uid], first.audio, params.signal.fps,
                            reports_dir / "heldout_example.mp4")
@@ -290,8 +281,3 @@ def evaluation_subset(table: pd.DataFrame, n: int) -> pd.DataFrame:
     if not n or n >= len(table):
         return table
     return table.iloc[np.linspace(0, len(table) - 1, n).round().astype(int)].reset_index(drop=True)
-
-
-def write_per_clip(rows: list[dict], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).round(4).to_csv(tmp, index=False)

@@ -59,7 +59,7 @@ def intensity_response(model: EmotionalModel, clips: list[A2ETClip], classifier,
                        seed: int, half: int) -> dict[str, dict]:
     """Per non-neutral emotion: the classifier's mean probability of it at each intensity, its gain from the
     first to the last intensity, Spearman's rho, and :func:`rises_with_intensity`."""
-    from metrics.emotion import video_probabilities
+    from eat.emotion.predict import video_probabilities
 
     z = latent_code(model, seed)
     out = {}

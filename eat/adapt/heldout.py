@@ -15,18 +15,19 @@ import numpy as np
 import pandas as pd
 
 from eat.a2et.data import A2ETClip, a2et_table
+from eat.a2et.train import evaluation_subset, load_clips
+from eat.adapt.checkpoint import load_emotional_model
 from eat.adapt.data import adaptation_clips
 from eat.adapt.generate import emotion_codes, generate_clip, latent_code
 from eat.adapt.model import EmotionalModel
-from eat.config import Params
+from eat.config import EMOTIONS, Params
+from eat.emotion.predict import predict_videos
 from eat.latent.pca import ExpressionBasis
 
 
 def heldout_clips(params: Params, latent_table: Path | str, audio_table: Path | str, basis: ExpressionBasis,
                   latent_model: Path | str, n: int, emotional_only: bool = True) -> list[A2ETClip]:
     """``n`` MEAD test clips (0 = all) spread evenly over the uid-sorted list, with neutral sources."""
-    from eat.a2et.train import evaluation_subset, load_clips
-
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "test")].reset_index(drop=True)
     use = (table.emotion != "neutral").to_numpy() if emotional_only else np.ones(len(table), bool)
@@ -47,10 +48,6 @@ def generate_heldout(model: EmotionalModel, clips: list[A2ETClip], params: Param
 def tuning_curve(model_path: Path | str, snapshots: list[dict[str, Any]], clips: list[A2ETClip], classifier,
                  params: Params, basis: ExpressionBasis) -> pd.DataFrame:
     """Fig. 5 rows: step, training seconds, Acc_emo of every snapshot on ``clips``."""
-    from eat.adapt.train import load_emotional_model
-    from eat.config import EMOTIONS
-    from metrics.emotion import predict_videos
-
     truth = np.array([EMOTIONS.index(c.emotion) for c in clips])
     rows = []
     for snap in snapshots:

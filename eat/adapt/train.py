@@ -8,12 +8,11 @@ run with its own latent code z ~ N(0, I) (seeded by the step). Losses (variant's
 keypoint latent 100 (EDN's ΔE is supervised through K only), L1 on the face 10, perceptual [10]×5, sync 10.
 
 Fig. 5: for variants with ``curve``, the adaptation weights are kept at ``curve_points`` steps along training
-with the training seconds spent so far; :mod:`eat.adapt.curve` scores them afterwards.
+with the training seconds spent so far; :func:`eat.adapt.heldout.tuning_curve` scores them after training.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -24,17 +23,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eat import ray_train
 from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, run_batch, window_batch
 from eat.a2et.objective import render_terms
+from eat.a2et.train import RenderingParts, load_clips, ray_train_session
+from eat.adapt.checkpoint import adaptation_state, build_model, load_emotional_model, save_model
 from eat.adapt.data import adaptation_clips, fraction_mask
+from eat.adapt.heldout import generate_heldout, heldout_clips, tuning_curve
 from eat.adapt.model import EmotionalModel
-from eat.config import A2ETPhaseConfig, AdaptationVariant, Params
-from eat.io.atomic import atomic_path
-from eat.io.hashing import file_sha256
+from eat.config import EMOTIONS, A2ETPhaseConfig, AdaptationVariant, Params
+from eat.emotion.predict import predict_videos
+from eat.emotion.train import load_emotion_classifier
+from eat.io.atomic import write_text_atomic
+from eat.io.hashing import file_sha256, settings_digest
+from eat.io.reproducible import reproducible_torch
+from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
-
-SAVED_PARTS = ("emotionprompt", "sidetuning", "audio2kptransformer")
+from eat.models.adaptation import parameter_shares
 
 
 def loss_weights(params: Params, variant: AdaptationVariant) -> A2ETPhaseConfig:
@@ -45,20 +51,6 @@ def loss_weights(params: Params, variant: AdaptationVariant) -> A2ETPhaseConfig:
                            l1_weight=cfg.l1_weight if "l1" in on else 0.0,
                            perceptual_weights=cfg.perceptual_weights if "perceptual" in on else [0.0] * 5,
                            sync_weight=cfg.sync_weight if "sync" in on else 0.0)
-
-
-def build_model(params: Params, variant: AdaptationVariant, basis: ExpressionBasis, latent_model: str | Path,
-                device: torch.device | str = "cpu") -> EmotionalModel:
-    """The variant's network around the frozen RePos-Net of ``latent_model`` (adaptation modules untrained)."""
-    from eat.latent.train import load_inference_model
-
-    generator = load_inference_model(latent_model, device).generator
-    return EmotionalModel(params, variant, basis, generator).to(device)
-
-
-def adaptation_state(model: EmotionalModel) -> dict[str, torch.Tensor]:
-    """What adaptation changes (for checkpoints, snapshots and ``model.pt``): the trainable tensors."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
 class Trainer:
@@ -117,78 +109,67 @@ def adaptation_losses(params: Params, model: EmotionalModel, weights: A2ETPhaseC
 
 def train_worker(config: dict[str, Any]) -> None:
     """Ray Train loop of one worker; ``config`` is built by :func:`fit_variant`."""
-    import ray
+    import ray  # Ray only where a run starts: importing it is slow
     import ray.train
     import ray.train.torch
-
-    from eat import ray_train
-    from eat.a2et.train import RenderingParts
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     params = Params.model_validate(config["params"])
     variant = AdaptationVariant.model_validate(config["variant"])
     cfg, seed = params.adaptation_train, params.seed
-    torch.set_num_threads(cfg.threads_per_worker)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = ray.train.torch.get_device()
-    clips, labels = ray.get(config["clips"])
-    basis: ExpressionBasis = ray.get(config["basis"])
+    with reproducible_torch(cfg.threads_per_worker, deterministic="warn"):
+        device = ray.train.torch.get_device()
+        clips, labels = ray.get(config["clips"])
+        basis: ExpressionBasis = ray.get(config["basis"])
 
-    trainer = Trainer(params, variant, basis, config["latent_model"], config["a2et_model"], seed, device)
-    state = ray_train.resume_state(config)
-    if state is not None:
-        trainer.load_state_dict(state)
-    parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device)
-    weights = loss_weights(params, variant)
-    sampler = WindowSampler(clips, params.sync_expert.frames, seed)
-    snapshot_at = set(curve_steps(cfg.steps, cfg.curve_points)) if variant.curve else set()
-    if trainer.step == 0 and 0 in snapshot_at:
-        trainer.snapshots.append({"step": 0, "seconds": 0.0, "adaptation": adaptation_state(trainer.model)})
-    trainer.model.train()
+        trainer = Trainer(params, variant, basis, config["latent_model"], config["a2et_model"], seed, device)
+        state = ray_train.resume_state(config)
+        if state is not None:
+            trainer.load_state_dict(state)
+        parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device)
+        weights = loss_weights(params, variant)
+        sampler = WindowSampler(clips, params.sync_expert.frames, seed)
+        snapshot_at = set(curve_steps(cfg.steps, cfg.curve_points)) if variant.curve else set()
+        if trainer.step == 0 and 0 in snapshot_at:
+            trainer.snapshots.append({"step": 0, "seconds": 0.0, "adaptation": adaptation_state(trainer.model)})
+        trainer.model.train()
 
-    def step_fn(step: int) -> dict[str, float]:
-        start = time.perf_counter()
-        torch.manual_seed(seed * 1_000_003 + step)
-        terms = adaptation_losses(params, trainer.model, weights, clips, labels, sampler, parts, step, rank, world,
-                                  device)
-        loss = sum(terms.values())
-        trainer.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        ray_train.average_gradients(trainer.model, world)
-        torch.nn.utils.clip_grad_norm_(trainer.model.trainable(), cfg.grad_clip)
-        trainer.opt.step()
-        trainer.seconds += time.perf_counter() - start
-        if step + 1 in snapshot_at:
-            trainer.snapshots.append({"step": step + 1, "seconds": round(trainer.seconds, 2),
-                                      "adaptation": adaptation_state(trainer.model)})
-        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
+        def step_fn(step: int) -> dict[str, float]:
+            start = time.perf_counter()
+            torch.manual_seed(seed * 1_000_003 + step)
+            terms = adaptation_losses(params, trainer.model, weights, clips, labels, sampler, parts, step, rank, world,
+                                      device)
+            loss = sum(terms.values())
+            trainer.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            ray_train.average_gradients(trainer.model, world)
+            torch.nn.utils.clip_grad_norm_(trainer.model.trainable(), cfg.grad_clip)
+            trainer.opt.step()
+            trainer.seconds += time.perf_counter() - start
+            if step + 1 in snapshot_at:
+                trainer.snapshots.append({"step": step + 1, "seconds": round(trainer.seconds, 2),
+                                          "adaptation": adaptation_state(trainer.model)})
+            return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
 
-    ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                        digest=config["digest"], rank=rank, desc=f"train_adaptation@{config['name']}")
+        ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                            digest=config["digest"], rank=rank, desc=f"train_adaptation@{config['name']}")
 
 
 def run_digest(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip],
                inputs: dict[str, str]) -> str:
     cfg = params.adaptation_train.model_dump(exclude={"checkpoint_every", "log_every", "eval_clips", "curve_clips"})
-    h = hashlib.sha256(json.dumps({"seed": params.seed, "variant": variant.model_dump(), "train": cfg,
-                                   "a2et": params.a2et.model_dump(), "adaptation": params.adaptation.model_dump(),
-                                   "latent": params.latent.model_dump(), "signal": params.signal.model_dump(),
-                                   "inputs": {k: file_sha256(v) for k, v in inputs.items()}},
-                                  sort_keys=True).encode())
-    for clip in clips:
-        h.update(clip.uid.encode())
-        h.update(np.ascontiguousarray(clip.source.keypoints).tobytes())
-    return h.hexdigest()
+    return settings_digest({"seed": params.seed, "variant": variant.model_dump(), "train": cfg,
+                            "a2et": params.a2et.model_dump(), "adaptation": params.adaptation.model_dump(),
+                            "latent": params.latent.model_dump(), "signal": params.signal.model_dump(),
+                            "inputs": {k: file_sha256(v) for k, v in inputs.items()}},
+                           (part for clip in clips for part in (clip.uid, clip.source.keypoints)))
 
 
 def fit_variant(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip], labels: np.ndarray,
                 basis: ExpressionBasis, storage: Path, inputs: dict[str, str]) -> dict[str, Any]:
     """Run (or resume) one variant on Ray Train, checkpoints under ``storage/<name>``; rank 0's final state."""
-    import ray
-
-    from eat import ray_train
-    from eat.a2et.train import ray_train_session
+    import ray  # Ray only where a run starts: importing it is slow
 
     cfg = params.adaptation_train
     with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
@@ -199,25 +180,6 @@ def fit_variant(params: Params, name: str, variant: AdaptationVariant, clips: li
              **{k: str(Path(v).resolve()) for k, v in inputs.items()}},
             storage=storage, name=name, digest=run_digest(params, name, variant, clips, inputs), steps=cfg.steps,
             num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
-
-
-def save_model(state: dict[str, Any], name: str, variant: AdaptationVariant, params: Params, inputs: dict[str, str],
-               path: Path) -> None:
-    """``model.pt``: the variant, its adaptation tensors and the pretrained files they sit on (eat/schema.py)."""
-    config = {k: getattr(params, k).model_dump() for k in ("a2et", "adaptation", "latent", "signal")}
-    save_torch_atomic({"name": name, "variant": variant.model_dump(), "steps": state["step"],
-                       "adaptation": state["adaptation"], "pretrained": inputs, "config": config}, path)
-
-
-def load_emotional_model(path: Path | str, params: Params, basis: ExpressionBasis,
-                         snapshot: dict[str, torch.Tensor] | None = None) -> EmotionalModel:
-    """The adapted model of a ``model.pt`` (optionally with a Fig. 5 snapshot's tensors instead), eval mode."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    variant = AdaptationVariant.model_validate(saved["variant"])
-    model = build_model(params, variant, basis, saved["pretrained"]["latent_model"])
-    model.load_pretrained(torch.load(saved["pretrained"]["a2et_model"], map_location="cpu", weights_only=True)["a2et"])
-    model.load_state_dict(snapshot if snapshot is not None else saved["adaptation"], strict=False)
-    return model.eval().requires_grad_(False)
 
 
 @dataclass
@@ -236,10 +198,6 @@ class AdaptationData:
 def load_adaptation_data(params: Params, *, latent_table: Path | str, audio_table: Path | str,
                          latent_model: Path | str, pca_dir: Path | str, emotion_classifier: Path | str
                          ) -> AdaptationData:
-    from eat.a2et.train import load_clips
-    from eat.adapt.heldout import heldout_clips
-    from eat.emotion.train import load_emotion_classifier
-
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "train")].reset_index(drop=True)
@@ -259,14 +217,6 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
     Held-out check: Acc_emo of ``eval_clips`` generated MEAD test clips; Fig. 5 variants also score their
     snapshots on ``curve_clips`` clips (``curve.csv``: step, seconds, acc_emo).
     """
-    from eat.a2et.train import write_log_csv
-    from eat.adapt.heldout import generate_heldout, tuning_curve
-    from eat.config import EMOTIONS
-    from eat.io.atomic import write_text_atomic
-    from eat.models.adaptation import parameter_shares
-    from eat.ray_train import peak_rss_mib
-    from metrics.emotion import predict_videos
-
     variant = params.adaptation_variants[name]
     start = time.perf_counter()
     clips, labels, left_out = adaptation_clips(data.table, data.clips,
@@ -274,7 +224,7 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
     state = fit_variant(params, name, variant, clips, labels, data.basis, checkpoints, inputs)
     trained = time.perf_counter()
     save_model(state, name, variant, params, inputs, out_dir / "model.pt")
-    write_log_csv(state["log"], reports_dir / "train_log.csv")
+    write_csv_atomic(state["log"], reports_dir / "train_log.csv")
     save_torch_atomic(state["snapshots"], out_dir / "snapshots.pt")     # empty for variants without a Fig. 5 curve
 
     model = load_emotional_model(out_dir / "model.pt", params, data.basis)
@@ -285,8 +235,7 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
     if variant.curve:
         curve = tuning_curve(out_dir / "model.pt", state["snapshots"], data.curve_clips, data.classifier, params,
                              data.basis)
-    with atomic_path(reports_dir / "curve.csv") as tmp:
-        curve.to_csv(tmp, index=False)
+    write_csv_atomic(curve, reports_dir / "curve.csv")
     metrics = {"variant": name, **variant.model_dump(), "steps": state["step"], "train_clips": len(clips),
                "train_clips_by_emotion": {e: int((np.array([c.emotion for c in clips]) == e).sum())
                                           for e in sorted({c.emotion for c in clips})},
@@ -300,7 +249,7 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
     timing = {"train_seconds": round(trained - start, 1), "seconds_in_steps": round(state["seconds"], 1),
               "evaluation_seconds": round(time.perf_counter() - trained, 1),
               "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in state["log"]])), 4),
-              "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": peak_rss_mib()}
+              "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": ray_train.peak_rss_mib()}
     write_text_atomic(reports_dir / "timing.json", json.dumps(timing, indent=2) + "\n")
     return {**metrics, "timing": timing}
 
@@ -316,8 +265,6 @@ def train_adaptations(params: Params, names: list[str], *, latent_table: Path | 
     train_log.csv, curve.csv}``; Ray Train checkpoints in ``<checkpoints>/<name>`` (a killed stage resumes the
     variant it was in; finished variants are read back from their last checkpoint).
     """
-    from eat.a2et.train import ray_train_session
-
     unknown = [n for n in names if n not in params.adaptation_variants]
     if unknown:
         raise ValueError(f"unknown adaptation variants {unknown}: params.yaml adaptation_variants has "
@@ -334,8 +281,6 @@ def train_adaptations(params: Params, names: list[str], *, latent_table: Path | 
         for name in names:
             results[name] = train_variant(params, name, data, inputs, Path(out_dir) / name, Path(checkpoints),
                                           Path(reports_dir) / name)
-    from eat.io.atomic import write_text_atomic
-
     summary = {name: {"steps": r["steps"], "loss_last": r["loss_last"], "trainable_parameters":
                       r["trainable_parameters"], "heldout_acc_emo": r["heldout"]["acc_emo"]}
                for name, r in results.items()}

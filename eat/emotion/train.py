@@ -30,16 +30,13 @@ JSON (deterministic numbers only) and ``timing.json`` beside it.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import decord
 import numpy as np
 import pandas as pd
 import torch
@@ -49,9 +46,11 @@ from tqdm import tqdm
 from eat.config import EMOTIONS, EmotionClassifierConfig
 from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, face_crops, load_emotion_fan
 from eat.io.atomic import write_text_atomic
+from eat.io.hashing import settings_digest
+from eat.io.reproducible import reproducible_torch
 from eat.io.torch_files import save_torch_atomic
 from eat.io.train_state import restore_training_state, save_training_state
-from eat.latent.data import read_aligned_frames
+from eat.io.video import read_frames
 
 STATE_FILE = "train_state.pt"
 CHANCE = 1 / len(EMOTIONS)
@@ -70,20 +69,6 @@ class EmotionClip:
 def frames_tensor(frames: np.ndarray) -> torch.Tensor:
     """(..., S, S, 3) uint8 → (..., 3, S, S) float32 in [0, 1]: ``ToTensor`` only, as Emotion-FAN."""
     return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float().div_(255.0)
-
-
-@contextlib.contextmanager
-def reproducible_torch() -> Iterator[None]:
-    """One torch thread and deterministic algorithms inside the block (restored afterwards): results that do
-    not depend on the machine's core count (and, on 2 cores, the fastest for this small network)."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
 
 
 def emotion_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -105,14 +90,13 @@ def read_face_crops(path: Path | str, size: int, frame_size: int | None = None) 
     ``frame_size`` None: the box is cut at the stored resolution and area-resized (cv2). ``frame_size`` S: the
     frames are first area-downscaled to S² — the resolution of the test and generated videos the classifier
     will judge (``signal.image_size``; :mod:`eat.evaluation`) — and the box is cut and resized by
-    :func:`~eat.emotion.emotion_fan.face_crops`, exactly as :func:`metrics.emotion.video_probabilities` does.
+    :func:`~eat.emotion.emotion_fan.face_crops`, exactly as :func:`eat.emotion.predict.video_probabilities` does.
     A classifier trained on sharp 256²-sourced crops and tested on 64² ones lost a quarter of its accuracy."""
     if frame_size is not None:
-        frames = read_aligned_frames(path, frame_size)
+        frames = read_frames(path, frame_size)
         crops = face_crops(frames_tensor(frames), size)
         return crops.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1).numpy()
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    frames = read_frames(path)
     x0, y0, x1, y1 = box_pixels(frames.shape[1], frames.shape[2], FACE_BOX)
     return np.stack([cv2.resize(f[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA) for f in frames])
 
@@ -179,12 +163,8 @@ def make_batch(clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed:
 
 def run_digest(seed: int, cfg: EmotionClassifierConfig, weights: dict, clips: Sequence[EmotionClip]) -> str:
     """What a saved state depends on: seed, config (less the checkpoint interval), initial weights and the data."""
-    h = hashlib.sha256(json.dumps({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"}),
-                                   "weights": weights}, sort_keys=True).encode())
-    for clip in clips:
-        h.update(f"{clip.uid}:{clip.label}".encode())
-        h.update(clip.frames.tobytes())
-    return h.hexdigest()
+    return settings_digest({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"}), "weights": weights},
+                           (part for clip in clips for part in (f"{clip.uid}:{clip.label}", clip.frames)))
 
 
 @dataclass
@@ -227,7 +207,7 @@ def train_steps(state: EmotionTrainState, clips: Sequence[EmotionClip], cfg: Emo
     """Run SGD steps ``state.step … until − 1`` of cross-entropy; ``checkpoint(state)`` every
     ``checkpoint_every`` steps and at ``until``."""
     state.model.train()
-    with reproducible_torch():
+    with reproducible_torch(threads=1, deterministic=True):
         for step in tqdm(range(state.step, until), desc="train_emotion_classifier", unit="step", mininterval=10,
                          initial=state.step, total=until):
             frames, labels = make_batch(clips, cfg, seed, step)
@@ -309,7 +289,7 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
     trained = time.perf_counter()
     save_emotion_classifier(state, out_dir / "model.pt")
 
-    with reproducible_torch():
+    with reproducible_torch(threads=1, deterministic=True):
         heldout = evaluate_emotion(state.model, held)
         train_accuracy = evaluate_emotion(state.model, train)["accuracy"]
     tail = max(1, len(state.losses) // 10)

@@ -3,7 +3,7 @@
 Optional: needs the graph file (``audio_features.deepspeech_graph``; the ``output_graph.pb`` of
 DeepSpeech's v0.1.0 release models archive) and TensorFlow (``pip install -e ".[deepspeech]"``).
 Nothing is downloaded; without either, :meth:`DeepSpeechBackend.open` raises
-:class:`~eat.features.speech.SpeechBackendUnavailable` saying what is missing and that the
+:class:`~eat.features.speech_backend.SpeechBackendUnavailable` saying what is missing and that the
 offline ``ctc`` backend is the alternative.
 
 Input front-end (facts about DeepSpeech 0.1.0's training features, which its graph expects;
@@ -35,7 +35,7 @@ import numpy as np
 import scipy.fft
 
 from eat.features.spectral import hz_to_mel, mel_to_hz
-from eat.features.speech import SpeechBackendUnavailable
+from eat.features.speech_backend import SpeechBackendUnavailable
 from eat.io.hashing import file_sha256
 
 RATE = 16000

@@ -23,8 +23,6 @@ longer in the table are deleted.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -41,10 +39,12 @@ from eat.features.alphabet import N_SYMBOLS
 from eat.features.clip_audio import AudioRejected, read_clip_audio, read_normalised
 from eat.features.config import FeatureParams
 from eat.features.spectral import log_mel, mel_power, mfcc
-from eat.features.speech import SpeechBackend, make_backend, speech_windows
+from eat.features.speech import make_backend, speech_windows
+from eat.features.speech_backend import SpeechBackend
 from eat.features.store import clip_key, is_done, mark_done
 from eat.io.arrays import write_npz
 from eat.io.atomic import atomic_path
+from eat.io.hashing import settings_digest
 from eat.parallel import map_clips
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,8 @@ def run_digest(params: FeatureParams, backend: SpeechBackend) -> str:
     settings = {"signal": params.signal.model_dump(include={"fps", "audio_rate", "n_mels", "n_fft", "hop_length"}),
                 "audio_features": params.audio_features.model_dump(exclude={"workers", "deepspeech_graph"}),
                 "backend": backend.fingerprint()}
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(source.read_bytes())
-    return h.hexdigest()
+    sources = sorted(Path(__file__).resolve().parent.glob("*.py"))
+    return settings_digest(settings, (source.read_bytes() for source in sources))
 
 
 def _write_table(path: Path, rows: list[dict], table_schema: pa.Schema) -> None:

@@ -7,7 +7,7 @@ speech features have the same shape, rate and symbol order whichever backend mad
 
 Input (:func:`recognizer_input`): log-mel spectrogram, ``n_mels`` bands, one frame per 320
 samples (50 fps), each analysis window (``win_length``) centred on its 20 ms step
-(:func:`eat.features.spectral.centred_frames`), normalised per band over the utterance (zero
+(the framing of :mod:`eat.features.spectral`), normalised per band over the utterance (zero
 mean, unit variance: loudness-invariant, like DeepSpeech's per-utterance standardisation).
 The default profile uses 20 bands and a 25 ms window: coarse enough to blur the pitch harmonics,
 which made held-out emotional speech (pitch and rate shifted) easier in our runs on the embedded
@@ -25,8 +25,6 @@ trained with CTC (Graves et al., 2006) on log-softmax outputs. The backend retur
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -39,8 +37,9 @@ from torch import nn
 from eat.features.alphabet import N_SYMBOLS, SYMBOLS
 from eat.features.config import SpeechRecognizerConfig
 from eat.features.spectral import log_mel, mel_power
-from eat.features.speech import SpeechBackendUnavailable
+from eat.features.speech_backend import SpeechBackendUnavailable
 from eat.io.hashing import file_sha256
+from eat.io.reproducible import reproducible_torch
 from eat.io.torch_files import save_torch_atomic
 
 _CMVN_EPS = 1e-5
@@ -109,17 +108,6 @@ def _load(path: str, digest: str) -> tuple[CTCRecognizer, SpeechRecognizerConfig
     return model.eval(), cfg, int(ckpt["rate"]), int(ckpt["hop"])
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread (bitwise-stable results whatever the worker layout), then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @dataclass(frozen=True)
 class CTCBackend:
     """Logits of the trained substitute recogniser; picklable (the model lives in a per-process cache)."""
@@ -142,5 +130,5 @@ class CTCBackend:
     def logits(self, samples: np.ndarray) -> np.ndarray:
         model, cfg, rate, hop = _load(str(self.checkpoint), self.digest)
         x = torch.from_numpy(recognizer_input(samples, cfg, rate, hop))[None]
-        with single_thread(), torch.inference_mode():
+        with reproducible_torch(threads=1), torch.inference_mode():
             return model(x, torch.tensor([x.shape[-1]]))[0].numpy()

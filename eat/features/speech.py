@@ -24,30 +24,14 @@ centred on the *start* of frame ``i``, one step (20 ms) earlier, matching its me
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from eat.features.config import FeatureParams
-
-
-class SpeechBackendUnavailable(RuntimeError):
-    """The selected speech backend cannot run here (missing model file or package); the message says how to fix it."""
-
-
-class SpeechBackend(Protocol):
-    """Something that turns a clip's samples into 50 fps logits over the 29 DeepSpeech symbols."""
-
-    name: str
-
-    def fingerprint(self) -> str:
-        """A digest of the model weights: features are recomputed when it changes."""
-        ...
-
-    def logits(self, samples: np.ndarray) -> np.ndarray:
-        """(S,) float32 samples in [-1, 1] at 16 kHz, S a multiple of 320 → (S / 320, 29) float32 logits."""
-        ...
+from eat.features.deepspeech import DeepSpeechBackend
+from eat.features.recognizer import CTCBackend
+from eat.features.speech_backend import SpeechBackend
 
 
 def speech_windows(logits: np.ndarray, n_frames: int, window: int, steps_per_frame: int) -> np.ndarray:
@@ -68,11 +52,10 @@ def speech_windows(logits: np.ndarray, n_frames: int, window: int, steps_per_fra
 
 
 def make_backend(params: FeatureParams, recognizer: Path | str) -> SpeechBackend:
-    """The backend ``params.audio_features.speech_backend`` names; raises :class:`SpeechBackendUnavailable`."""
+    """The backend ``params.audio_features.speech_backend`` names.
+
+    Raises :class:`~eat.features.speech_backend.SpeechBackendUnavailable` when it cannot run here.
+    """
     if params.audio_features.speech_backend == "deepspeech":
-        from eat.features.deepspeech import DeepSpeechBackend
-
         return DeepSpeechBackend.open(Path(params.audio_features.deepspeech_graph))
-    from eat.features.recognizer import CTCBackend
-
     return CTCBackend.open(Path(recognizer))

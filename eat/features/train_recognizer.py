@@ -32,12 +32,10 @@ train and held-out CER, wall time).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -51,8 +49,10 @@ from tqdm import tqdm
 from eat.features.alphabet import BLANK, character_error_rate, encode, greedy_decode, normalise_text
 from eat.features.clip_audio import AudioRejected, read_clip_audio, read_normalised
 from eat.features.config import FeatureParams
-from eat.features.recognizer import CTCRecognizer, recognizer_input, save_recognizer, single_thread
+from eat.features.recognizer import CTCRecognizer, recognizer_input, save_recognizer
 from eat.io.atomic import write_text_atomic
+from eat.io.hashing import settings_digest
+from eat.io.reproducible import reproducible_torch
 from eat.io.train_state import restore_training_state, save_training_state
 
 log = logging.getLogger(__name__)
@@ -103,13 +103,9 @@ def load_examples(table: pd.DataFrame, params: FeatureParams, augment: bool) -> 
 
 def _digest(params: FeatureParams, train: list[Example]) -> str:
     """What a saved training state depends on: seed, configs and the exact training set."""
-    h = hashlib.sha256(json.dumps({"seed": params.seed, "audio_rate": params.signal.audio_rate,
-                                   "recognizer": params.speech_recognizer.model_dump()}, sort_keys=True).encode())
-    for ex in train:
-        h.update(ex.uid.encode())
-        h.update(ex.labels.tobytes())
-        h.update(np.ascontiguousarray(ex.features).tobytes())
-    return h.hexdigest()
+    return settings_digest({"seed": params.seed, "audio_rate": params.signal.audio_rate,
+                            "recognizer": params.speech_recognizer.model_dump()},
+                           (part for ex in train for part in (ex.uid, ex.labels, ex.features)))
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
@@ -133,21 +129,10 @@ def collate(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.
     return x, lengths, labels, torch.tensor([len(e.labels) for e in examples])
 
 
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic torch algorithms inside the block (restored afterwards)."""
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-
-
 def transcribe(model: CTCRecognizer, examples: list[Example]) -> list[str]:
     """Greedy transcripts, one utterance at a time (no padding: as the feature stage runs it)."""
     model.eval()
-    with single_thread(), torch.inference_mode():
+    with reproducible_torch(threads=1), torch.inference_mode():
         return [greedy_decode(model(torch.from_numpy(e.features)[None], torch.tensor([e.features.shape[1]]))[0]
                               .numpy()) for e in examples]
 
@@ -191,7 +176,7 @@ def train_steps(state: TrainState, train: list[Example], params: FeatureParams, 
     cfg = params.speech_recognizer
     ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
     state.model.train()
-    with deterministic(), single_thread():
+    with reproducible_torch(threads=1, deterministic=True):
         for step in tqdm(range(state.step, until), desc="train_speech_recognizer", unit="step", mininterval=10,
                          initial=state.step, total=until):
             x, lengths, labels, label_lengths = collate(

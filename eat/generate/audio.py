@@ -27,7 +27,7 @@ import soundfile as sf
 from eat.config import Params
 from eat.features.config import FeatureParams
 from eat.features.extract import clip_features
-from eat.features.speech import SpeechBackend
+from eat.features.speech_backend import SpeechBackend
 from eat.io.media import MediaError, run_ffmpeg
 
 CONTEXT_FRAMES = 50   # 2 s of audio either side of a chunk: far more than the 16-step windows and n_fft need

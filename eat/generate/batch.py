@@ -32,7 +32,8 @@ import pandas as pd
 from eat.config import Params
 from eat.generate.emotion import describe, emotion_mix
 from eat.generate.pipeline import Generator, frame_bar, generate, make_request
-from eat.io.atomic import atomic_path, write_text_atomic
+from eat.io.atomic import write_text_atomic
+from eat.io.tables import write_csv_atomic
 
 REQUIRED = ("image", "audio", "emotion", "intensity", "output")
 
@@ -165,8 +166,7 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 
 def _write_status(status: Path, records: list[dict]) -> None:
-    with atomic_path(status) as tmp:
-        pd.DataFrame(records).to_csv(tmp, index=False)
+    write_csv_atomic(records, status)
     write_text_atomic(status.with_suffix(".json"), json.dumps(records, indent=2, default=str) + "\n")
 
 

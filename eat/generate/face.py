@@ -126,7 +126,7 @@ def prepare_face(image_path: Path | str, params: Params, on_multiple: OnMultiple
     aligned = crop(image, box, params.crop_align.size)
     size = params.signal.image_size
     if size != params.crop_align.size:
-        aligned = cv2.resize(aligned, (size, size), interpolation=cv2.INTER_AREA)   # as read_aligned_frames
+        aligned = cv2.resize(aligned, (size, size), interpolation=cv2.INTER_AREA)   # as read_frames
     return Face(aligned, image, box, landmarks, len(boxes), str(image_path))
 
 

@@ -178,7 +178,7 @@ def import_official(ckpt_dir: Path | str, out_dir: Path | str, params: Params, t
     """Convert the official files in ``ckpt_dir`` into ``out_dir`` (module docstring); raises :class:`ImportError_`
     (with the report) on missing keys or wrong shapes, before writing any model file."""
     from eat.a2et.train import save_model as save_a2et
-    from eat.adapt.train import save_model as save_adaptation
+    from eat.adapt.checkpoint import save_model as save_adaptation
     from eat.latent.pca import ExpressionBasis
     from eat.latent.train import save_inference_model
     from eat.models.adaptation import adaptation_group

@@ -153,7 +153,7 @@ class Generator:
     def __init__(self, params: Params, checkpoint: Path | str = DEFAULT_CHECKPOINT, pca_dir: Path | str | None = None,
                  recognizer: Path | str = DEFAULT_RECOGNIZER, device: str | torch.device | None = None,
                  chunk_frames: int = 500, batch_size: int = 8):
-        from eat.adapt.train import load_emotional_model
+        from eat.adapt.checkpoint import load_emotional_model
         from eat.features.speech import make_backend
         from eat.latent.pca import ExpressionBasis
         from eat.latent.train import load_inference_model

@@ -4,7 +4,7 @@ Generation speed does not depend on what the weights learned, and the tests of `
 shapes and errors, not quality: so both run on these instead of waiting for a training run. Written:
 ``latent/model.pt`` (:func:`eat.latent.train.save_inference_model`), ``pca/`` (a random orthonormal basis,
 :class:`eat.latent.pca.ExpressionBasis`), ``a2et/model.pt`` (:func:`eat.a2et.train.save_model`),
-``adaptation/model.pt`` (:func:`eat.adapt.train.save_model`, variant ``eat``) and
+``adaptation/model.pt`` (:func:`eat.adapt.checkpoint.save_model`, variant ``eat``) and
 ``speech_recognizer/model.pt`` (:func:`eat.features.recognizer.save_recognizer`).
 """
 
@@ -22,8 +22,8 @@ def write_random_models(params: Params, root: Path | str, seed: int = 0, variant
     """Write every model file ``eat generate`` reads under ``root``; returns their paths."""
     from eat.a2et.train import build_a2et
     from eat.a2et.train import save_model as save_a2et
-    from eat.adapt.train import adaptation_state, build_model
-    from eat.adapt.train import save_model as save_adaptation
+    from eat.adapt.checkpoint import adaptation_state, build_model
+    from eat.adapt.checkpoint import save_model as save_adaptation
     from eat.features.recognizer import CTCRecognizer, save_recognizer
     from eat.generate.audio import feature_params
     from eat.latent.pca import ExpressionBasis

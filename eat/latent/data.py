@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import decord
 import numpy as np
 import pandas as pd
 import torch
+
+from eat.io.video import read_frames
 
 ALIGNED_LANDMARK_SPACE = "crop pixels of the aligned frames (crop_align.size)"
 
@@ -51,21 +51,12 @@ class FrameBank:
         return np.arange(self.start[c], self.start[c + 1])
 
 
-def read_aligned_frames(path: str | Path, size: int) -> np.ndarray:
-    """(T, size, size, 3) uint8 frames of an aligned mp4, area-downscaled from the stored resolution."""
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
-    if frames.shape[1] == size:
-        return frames
-    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
-
-
 def load_bank(table: pd.DataFrame, size: int, aligned_size: int) -> FrameBank:
     """Read every clip of ``table`` (rows of data/features/pose.parquet) into one :class:`FrameBank`."""
     frames, landmarks, poses, clip_ids = [], [], [], []
     table = table.reset_index(drop=True)
     for c, row in enumerate(table.itertuples(index=False)):
-        video = read_aligned_frames(row.aligned, size)
+        video = read_frames(row.aligned, size)
         with np.load(row.aligned_arrays) as arrays:
             lm = arrays["landmarks"] * (size / aligned_size)
         pose = np.load(row.pose)

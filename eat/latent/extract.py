@@ -20,7 +20,8 @@ import torch
 from eat.config import Params
 from eat.io.arrays import write_npz
 from eat.io.hashing import file_sha256
-from eat.latent.data import read_aligned_frames, to_tensor
+from eat.io.video import read_frames
+from eat.latent.data import to_tensor
 from eat.models.keypoints import compose_keypoints
 
 BATCH = 64   # frames per forward pass: bounded memory on long clips
@@ -54,7 +55,7 @@ def clip_latent(nets, frames: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def extract_clip(row: dict, out_dir: Path, model: str, size: int) -> dict:
-    frames = read_aligned_frames(row["aligned"], size)
+    frames = read_frames(row["aligned"], size)
     if len(frames) != row["n_frames"]:
         raise ValueError(f"{row['aligned']}: {len(frames)} frames decoded, the table says {row['n_frames']}")
     arrays = clip_latent(_model(model), frames)

@@ -20,7 +20,6 @@ inference), the per-step log as CSV (``dvc plots``), the metrics JSON and held-o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -34,8 +33,9 @@ import pandas as pd
 import torch
 
 from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params, read_yaml
-from eat.io.atomic import atomic_path
-from eat.io.hashing import file_sha256
+from eat.io.hashing import file_sha256, settings_digest
+from eat.io.reproducible import reproducible_torch
+from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.data import Augmentation, FrameBank, PairSampler, groundtruth_head_pose, load_bank, make_batch
 from eat.latent.objective import Objective
@@ -55,13 +55,9 @@ def run_digest(params: Params, mode: str, bank: FrameBank, init: Path | None) ->
     """What a checkpoint depends on: seed, variant, configs, the initial weights and the exact frames."""
     cfg = params.latent_train.model_dump(exclude={"checkpoint_every", "log_every", "eval_frames_per_clip",
                                                   "eval_batch_size"})
-    h = hashlib.sha256(json.dumps({"seed": params.seed, "mode": mode, "latent": params.latent.model_dump(),
-                                   "train": cfg, "optim": params.optim.model_dump(),
-                                   "init": file_sha256(init) if init else "scratch"}, sort_keys=True).encode())
-    h.update(bank.frames.tobytes())
-    h.update(bank.pose.tobytes())
-    h.update(bank.landmarks.tobytes())
-    return h.hexdigest()
+    return settings_digest({"seed": params.seed, "mode": mode, "latent": params.latent.model_dump(), "train": cfg,
+                            "optim": params.optim.model_dump(), "init": file_sha256(init) if init else "scratch"},
+                           (bank.frames, bank.pose, bank.landmarks))
 
 
 @dataclass(frozen=True)
@@ -124,51 +120,50 @@ def train_worker(config: dict[str, Any]) -> None:
     latent, train, optim = (LatentConfig(**config["latent"]), LatentTrainConfig(**config["train"]),
                             OptimConfig(**config["optim"]))
     seed, mode = config["seed"], config["mode"]
-    torch.set_num_threads(train.threads_per_worker)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = ray.train.torch.get_device()
-    bank: FrameBank = ray.get(config["bank"])
+    with reproducible_torch(train.threads_per_worker, deterministic="warn"):
+        device = ray.train.torch.get_device()
+        bank: FrameBank = ray.get(config["bank"])
 
-    trainer = Trainer(latent, train, optim, seed, device)
-    vgg, vgg_info = load_vgg19(train.vgg_weights, seed)
-    objective = Objective(train, mode, vgg.to(device), ImagePyramid(train.pyramid_scales).to(device))
-    state = ray_train.resume_state(config)
-    if state is not None:
-        trainer.load_state_dict(state)
-    elif config["init"]:
-        load_inference_parts(trainer.nets, config["init"])
+        trainer = Trainer(latent, train, optim, seed, device)
+        vgg, vgg_info = load_vgg19(train.vgg_weights, seed)
+        objective = Objective(train, mode, vgg.to(device), ImagePyramid(train.pyramid_scales).to(device))
+        state = ray_train.resume_state(config)
+        if state is not None:
+            trainer.load_state_dict(state)
+        elif config["init"]:
+            load_inference_parts(trainer.nets, config["init"])
 
-    sampler = PairSampler(bank, mode, seed)
-    augment = Augmentation.from_config(train)
-    trainer.nets.train()
+        sampler = PairSampler(bank, mode, seed)
+        augment = Augmentation.from_config(train)
+        trainer.nets.train()
 
-    def step_fn(step: int) -> dict[str, float]:
-        source, driving = sampler.pairs(step, train.batch_size)
-        mine = np.arange(train.batch_size)[rank::world]
-        batch = augment(make_batch(bank, source[mine], driving[mine], device),
-                        [np.random.default_rng([seed, step, int(i)]) for i in mine])
-        torch.manual_seed(seed * 1_000_003 + step)
-        terms, prediction, _ = objective.generator_losses(trainer.nets, batch, step_seed=seed + step)
-        loss = sum(terms.values())
-        trainer.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        for name in INFERENCE_PARTS:
-            ray_train.average_gradients(getattr(trainer.nets, name), world)
-        trainer.opt_g.step()
-        if train.gan_weight > 0:
-            d_loss = objective.discriminator_loss(trainer.nets, batch, prediction)
-            trainer.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            ray_train.average_gradients(trainer.nets.discriminator, world)
-            trainer.opt_d.step()
-            terms["discriminator"] = d_loss
-        trainer.sched_g.step()
-        trainer.sched_d.step()
-        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
+        def step_fn(step: int) -> dict[str, float]:
+            source, driving = sampler.pairs(step, train.batch_size)
+            mine = np.arange(train.batch_size)[rank::world]
+            batch = augment(make_batch(bank, source[mine], driving[mine], device),
+                            [np.random.default_rng([seed, step, int(i)]) for i in mine])
+            torch.manual_seed(seed * 1_000_003 + step)
+            terms, prediction, _ = objective.generator_losses(trainer.nets, batch, step_seed=seed + step)
+            loss = sum(terms.values())
+            trainer.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            for name in INFERENCE_PARTS:
+                ray_train.average_gradients(getattr(trainer.nets, name), world)
+            trainer.opt_g.step()
+            if train.gan_weight > 0:
+                d_loss = objective.discriminator_loss(trainer.nets, batch, prediction)
+                trainer.opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                ray_train.average_gradients(trainer.nets.discriminator, world)
+                trainer.opt_d.step()
+                terms["discriminator"] = d_loss
+            trainer.sched_g.step()
+            trainer.sched_d.step()
+            return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
 
-    ray_train.run_steps(trainer, train.steps, step_fn, log_every=train.log_every,
-                        checkpoint_every=train.checkpoint_every, digest=config["digest"], rank=rank,
-                        desc=f"train_latent@{mode}", extra_state={"vgg": vgg_info})
+        ray_train.run_steps(trainer, train.steps, step_fn, log_every=train.log_every,
+                            checkpoint_every=train.checkpoint_every, digest=config["digest"], rank=rank,
+                            desc=f"train_latent@{mode}", extra_state={"vgg": vgg_info})
 
 
 def fit(params: Params, mode: str, bank: FrameBank, storage: Path, init: Path | None = None) -> dict[str, Any]:
@@ -211,11 +206,6 @@ def load_inference_model(path: Path | str, device: str | torch.device = "cpu") -
     nets = LatentNetworks.from_config(LatentConfig(**saved["config"])).to(device)
     load_inference_parts(nets, path)
     return nets.eval()
-
-
-def write_log_csv(rows: list[dict[str, float]], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
 
 
 def training_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -279,7 +269,7 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
     state = fit(params, mode, bank, out_dir / "ray", init)
     trained = time.perf_counter()
     save_inference_model(state, params.latent, mode, out_dir / "model.pt")
-    write_log_csv(state["log"], reports_dir / "train_log.csv")
+    write_csv_atomic(state["log"], reports_dir / "train_log.csv")
 
     metrics: dict[str, Any] = {"variant": mode, "initialised_from": str(init) if init else "scratch",
                                "image_size": size, "train_clips": len(train_clips),

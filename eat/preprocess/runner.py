@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from eat.io.atomic import write_text_atomic
-from eat.io.hashing import file_sha256
+from eat.io.hashing import file_sha256, settings_digest
 from eat.parallel import map_clips
 from eat.preprocess.table import quarantine_row
 
@@ -38,16 +38,9 @@ def code_digest(modules: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def _key(row: dict, input_columns: tuple[str, ...], settings: str) -> str:
-    h = hashlib.sha256(settings.encode())
-    for column in input_columns:
-        h.update(file_sha256(row[column]).encode())
-    return h.hexdigest()
-
-
 def _run_one(row: dict, work: Callable[[dict, Path], dict], out_dir: Path, input_columns: tuple[str, ...],
-             settings: str) -> dict:
-    key = _key(row, input_columns, settings)
+             settings: dict) -> dict:
+    key = settings_digest(settings, (file_sha256(row[column]) for column in input_columns))
     record = out_dir / f"{row['uid']}.json"
     if record.exists():
         saved = json.loads(record.read_text())
@@ -64,7 +57,7 @@ def run_per_clip(stage: str, table: pd.DataFrame, work: Callable[[dict, Path], d
     """Apply ``work(row, out_dir) -> new columns`` to every row; returns (table of good clips, quarantine rows)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = json.dumps({"settings": settings, "code": code_digest(code_modules)}, sort_keys=True)
+    fingerprint = {"settings": settings, "code": code_digest(code_modules)}
     rows = table.to_dict("records")
     fn = partial(_run_one, work=work, out_dir=out_dir, input_columns=input_columns, settings=fingerprint)
     outcomes = map_clips(fn, rows, desc=stage, workers=workers, address=address)

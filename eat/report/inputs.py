@@ -2,7 +2,7 @@
 
 Layout read (relative to the reports folder, default ``reports/``):
 
-- ``evaluate/<model>/metrics.json`` — flat ``"<DATASET>/<metric>"`` numbers (metrics/table.py write_metrics);
+- ``evaluate/<model>/metrics.json`` — flat ``"<DATASET>/<metric>"`` numbers (eat/scoring.py write_metrics);
   models ``ground_truth``, ``pretrain``, every key of ``params.yaml`` ``adaptation_variants`` and any
   ``baseline_<method>``; ``"<DATASET>/clips"`` is the number of scored clips, every one of which Acc_emo
   counts (metrics/table.py aggregate);

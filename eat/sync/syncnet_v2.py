@@ -18,7 +18,7 @@ Facts from syncnet_python (``SyncNetModel.py``, ``SyncNetInstance.py``), whose p
   DCT-II, 13 coefficients, lifter 22, c0 replaced by the log frame energy): :func:`syncnet_mfcc`.
 - Windows: video frame window ``i`` = frames ``i … i+4``, audio = MFCC steps ``4i … 4i+19``, for
   ``i < min(T, samples // 640) − 5`` (syncnet_python stops one window short; kept so that numbers
-  compare): :func:`syncnet_v2_embeddings`. Offsets and confidence: eat/sync/offset.py.
+  compare): :func:`syncnet_v2_embeddings`. Offsets and confidence: metrics/sync.py.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def syncnet_v2_embeddings(model: SyncNetV2, frames: torch.Tensor, samples: np.nd
     ``frames``: (T, 3, 224, 224) RGB face crops in [0, 1] at 25 fps (converted here to the network's
     BGR 0…255); ``samples``: the clip's 16 kHz audio. ``N = min(T, len(samples) // 640) − 5``; window
     ``i`` is frames ``i … i+4`` and MFCC steps ``4i … 4i+19``. Feed the result to
-    :func:`eat.sync.offset.evaluate_offset`.
+    :func:`metrics.sync.evaluate_offset`.
     """
     if rate != RATE:
         raise ValueError(f"SyncNet v2 expects {RATE} Hz audio, got {rate} Hz (resample first)")

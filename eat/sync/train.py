@@ -26,7 +26,7 @@ the same weights as an uninterrupted run (tested bit for bit).
 Held-out evaluation (:func:`evaluate_sync`, the ``test`` split): per clip, per-window embeddings
 of sliding ``frames``-frame windows; for each injected audio shift ``k`` ∈ :data:`EVAL_SHIFTS` the
 video and the audio are cut to their overlap with video frame ``i`` beside mel row ``i + k`` (the
-audio leads by ``k`` frames) and syncnet_python's offset search (:func:`eat.sync.offset.evaluate_offset`,
+audio leads by ``k`` frames) and syncnet_python's offset search (:func:`metrics.sync.evaluate_offset`,
 ±15 frames, fewer on short clips) must return ``k``. Also the mean confidence (LSE-C) and minimum
 distance (LSE-D) of in-sync audio against another held-out clip's audio.
 
@@ -37,17 +37,14 @@ Outputs: ``<out>/model.pt`` (:func:`save_sync_expert`: ``{"label", "config", "n_
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import decord
 import numpy as np
 import pandas as pd
 import torch
@@ -55,9 +52,11 @@ from tqdm import tqdm
 
 from eat.config import SyncExpertConfig
 from eat.io.atomic import write_text_atomic
+from eat.io.hashing import settings_digest
+from eat.io.reproducible import reproducible_torch
 from eat.io.torch_files import save_torch_atomic
 from eat.io.train_state import restore_training_state, save_training_state
-from eat.sync.offset import DEFAULT_VSHIFT, evaluate_offset
+from eat.io.video import read_frames
 from eat.sync.wav2lip_expert import (
     FACE_BOX,
     FULL_FRAME,
@@ -69,6 +68,7 @@ from eat.sync.wav2lip_expert import (
     sync_bce_loss,
     sync_infonce_loss,
 )
+from metrics.sync import DEFAULT_VSHIFT, evaluate_offset
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,7 @@ def read_face_crops(path: Path | str, face_size: int, box: tuple[float, ...] = F
     """(T, S, S, 3) uint8: the ``box`` of every frame of an aligned mp4, read at its stored resolution (the
     mouth is a few pixels tall in a downscaled whole crop) and area-resized to S² (cv2, 4× faster than
     :func:`~eat.sync.wav2lip_expert.face_crop`, which does the same on tensors to within a grey level or two)."""
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    frames = read_frames(path)
     x0, y0, x1, y1 = box_pixels(frames.shape[1], frames.shape[2], box)
     return np.stack([cv2.resize(f[y0:y1, x0:x1], (face_size, face_size), interpolation=cv2.INTER_AREA) for f in frames])
 
@@ -206,33 +205,11 @@ def batch_loss(model: SyncExpert, clips: Sequence[SyncClip], cfg: SyncExpertConf
 
 def run_digest(seed: int, cfg: SyncExpertConfig, clips: Sequence[SyncClip]) -> str:
     """What a saved training state depends on: seed, config (less the checkpoint interval) and the exact data."""
-    h = hashlib.sha256(json.dumps({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"})},
-                                  sort_keys=True).encode())
-    for clip in clips:
-        h.update(clip.uid.encode())
-        h.update(clip.frames.tobytes())
-        h.update(clip.mel.tobytes())
-    return h.hexdigest()
+    return settings_digest({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"})},
+                           (part for clip in clips for part in (clip.uid, clip.frames, clip.mel)))
 
 
 # ---- training -----------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def reproducible_torch() -> Iterator[None]:
-    """One torch thread and deterministic algorithms inside the block (restored afterwards).
-
-    One thread makes the result independent of the machine's core count and, on the 2-core machine,
-    is also the fastest for these small networks (eat/features/train_recognizer.py measures it).
-    """
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
-
 
 @dataclass
 class SyncTrainState:
@@ -268,7 +245,7 @@ def train_steps(state: SyncTrainState, clips: Sequence[SyncClip], cfg: SyncExper
     """Run Adam steps ``state.step … until − 1`` on :func:`batch_loss`; ``checkpoint(state)`` every
     ``checkpoint_every`` steps and at ``until``."""
     state.model.train()
-    with reproducible_torch():
+    with reproducible_torch(threads=1, deterministic=True):
         bar = tqdm(range(state.step, until), desc="train_sync_expert", unit="step", mininterval=10,
                    initial=state.step, total=until)
         for step in bar:
@@ -440,7 +417,7 @@ def train_sync_expert(cfg: SyncExpertConfig, seed: int, pose_table: Path | str, 
     trained = time.perf_counter()
     save_sync_expert(state.model, state.step, out_dir / "model.pt")
 
-    with reproducible_torch():
+    with reproducible_torch(threads=1, deterministic=True):
         heldout = evaluate_sync(held, expert_embedder(state.model))
         pairs = pair_accuracy(state.model, usable(held, span + cfg.negative_min_shift)[0], seed) \
             if heldout["clips"] else {}

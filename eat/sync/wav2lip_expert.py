@@ -28,7 +28,7 @@ Adaptations here (config-driven, :class:`~eat.config.SyncExpertConfig`):
 - Widths scale with ``base_channels`` (×1, 2, 4, 8, 16); the embedding is 16 × base_channels.
 - Negatives are the same clip's audio displaced by ``negative_min_shift`` … ``negative_max_shift``
   frames (either sign) rather than any other window of the clip, so the expert is trained on the
-  offsets that the ±15-frame sync search (eat/sync/offset.py) scores.
+  offsets that the ±15-frame sync search (metrics/sync.py) scores.
 - No dropout (Wav2Lip's published expert has none).
 
 - The expert sees the face box of the aligned crop (:data:`FACE_BOX`), as Wav2Lip sees a face-detector

@@ -16,7 +16,6 @@ run with different parameters or generator code starts afresh.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from eat import schema
 from eat.config import Params, SynthConfig
 from eat.io.atomic import atomic_path, write_text_atomic
+from eat.io.hashing import settings_digest
 from eat.io.media import write_audio, write_video
 from eat.synth.clip import ClipSpec, render_clip
 from eat.synth.corpus import LRW_WORDS, SENTENCES, lrw_phrase
@@ -153,12 +153,10 @@ def _run_digest(params: Params) -> str:
     A rerun reuses a finished clip only when both are unchanged, so a code change
     can never leave stale clips behind.
     """
-    payload = json.dumps({"seed": params.seed, "synth": params.synth.model_dump(exclude={"workers"})}, sort_keys=True)
-    h = hashlib.sha256(payload.encode())
     package = Path(__file__).resolve().parent
-    for source in sorted([*package.glob("*.py"), package.parent / "io" / "media.py"]):
-        h.update(source.read_bytes())
-    return h.hexdigest()
+    sources = sorted([*package.glob("*.py"), package.parent / "io" / "media.py"])
+    return settings_digest({"seed": params.seed, "synth": params.synth.model_dump(exclude={"workers"})},
+                           (source.read_bytes() for source in sources))
 
 
 def _prepare_out(out: Path, digest: str) -> None:

@@ -20,11 +20,11 @@ from sklearn.preprocessing import StandardScaler
 def detected_landmarks(aligned_video: str, size: int, stride: int) -> np.ndarray:
     """68 landmarks per frame found by MediaPipe in the aligned clip resized to ``size``² (frames without a face
     dropped)."""
-    from eat.latent.data import read_aligned_frames
+    from eat.io.video import read_frames
     from eat.preprocess.landmarks import MediaPipeDetector
 
     detector = MediaPipeDetector(fallback=False)
-    found = [detector(frame).landmarks for frame in read_aligned_frames(aligned_video, size)[::stride]]
+    found = [detector(frame).landmarks for frame in read_frames(aligned_video, size)[::stride]]
     detector.close()
     return np.stack([f for f in found if f is not None])
 

@@ -1,0 +1,24 @@
+"""Whole clips the pipeline wrote itself (normalised and aligned mp4s), decoded into memory with decord."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import decord
+import numpy as np
+
+
+def read_frames(path: Path | str, size: int | None = None) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB: every frame of ``path``, area-downscaled to ``size``² when given and different.
+
+    decord with one decoding thread: the fast whole-clip reader for the upright, bit-exact mp4s that the
+    normalise and crop_align stages write, shared by every stage that loads such clips into memory.
+    :func:`eat.io.media.read_video` is the reader for any other file (it applies a stream's rotation and reads
+    frame sizes decord fails on).
+    """
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    if size is None or frames.shape[1:3] == (size, size):
+        return frames
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])

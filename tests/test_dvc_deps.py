@@ -1,0 +1,100 @@
+"""Every project module a DVC stage runs is one of that stage's dependencies.
+
+DVC reruns a stage only when a listed dependency changes, so a module that a stage imports but does not list
+lets an edit to it leave stale outputs in the cache. The stage's code is the import closure of the module its
+``cmd`` runs (``python -m stages.X``), following every ``import`` of ``eat``, ``metrics`` and ``stages`` in the
+source, the ones inside functions included (they run too). Package ``__init__`` files that hold only a docstring
+are left out: they carry no code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+PACKAGES = ("eat", "metrics", "stages")
+
+
+def _module_file(name: str) -> Path | None:
+    path = REPO / Path(*name.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Dotted names ``path`` imports (``from a import b`` yields ``a`` and ``a.b``: b may be a module)."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return {n for n in names if n.split(".")[0] in PACKAGES}
+
+
+def _has_code(path: Path) -> bool:
+    body = ast.parse(path.read_text()).body
+    return path.name != "__init__.py" or any(not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+                                             for s in body)
+
+
+def import_closure(module: str) -> set[str]:
+    """Repository-relative files of ``module`` and of every project module it imports, transitively."""
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):              # a module's packages run their __init__ first
+            prefix = ".".join(parts[:i])
+            path = _module_file(prefix)
+            if path is not None and prefix not in seen:
+                seen[prefix] = path
+                todo.extend(_imported_names(path, prefix))
+    return {str(p.relative_to(REPO)) for p in seen.values() if _has_code(p)}
+
+
+def dvc_stages() -> Iterator[tuple[str, str, list[str]]]:
+    """(name, cmd, deps) of every stage of dvc.yaml, ``foreach`` stages expanded."""
+    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        if "foreach" not in stage:
+            yield name, stage["cmd"], stage.get("deps", [])
+            continue
+        for key, item in stage["foreach"].items():
+            def expand(text: str, key=key, item=item) -> str:
+                text = text.replace("${key}", key)
+                return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m.group(1)]), text)
+            yield f"{name}@{key}", expand(stage["do"]["cmd"]), [expand(d) for d in stage["do"].get("deps", [])]
+
+
+def _covered(path: str, deps: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+def test_the_closure_follows_function_level_and_relative_imports():
+    closure = import_closure("stages.train_latent")
+    assert {"stages/train_latent.py", "eat/latent/train.py", "eat/config.py"} <= closure
+    assert not any(p.startswith("tests/") for p in closure)
+
+
+def test_every_module_a_stage_runs_is_a_dependency_of_that_stage():
+    missing = {}
+    for name, cmd, deps in dvc_stages():
+        found = re.search(r"python -m ([\w.]+)", cmd)
+        assert found, f"stage {name}: cmd does not run `python -m <module>`: {cmd}"
+        absent = sorted(p for p in import_closure(found.group(1)) if not _covered(p, deps))
+        if absent:
+            missing[name] = absent
+    assert not missing, "add these to the stages' deps in dvc.yaml:\n" + "\n".join(
+        f"  {name}: {', '.join(paths)}" for name, paths in missing.items())
