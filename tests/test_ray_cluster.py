@@ -27,12 +27,12 @@ import pytest
 import ray
 import torch
 from ray.cluster_utils import Cluster
-from test_ray_runtime import _processes_under
 
 from eat import ray_train
 from eat.config import RayConfig
 from eat.parallel import map_clips
 from eat.ray_runtime import ADDRESS_ENV
+from tests.processes import processes_under
 
 WAIT_S = 60                    # bound on every wait for something the cluster should do
 TOY = {"seed": 7, "global_batch": 4, "lr": 0.05, "steps": 6, "checkpoint_every": 2}
@@ -62,7 +62,7 @@ def cluster(monkeypatch) -> Iterator[Cluster]:
         ray.shutdown()
         cluster.shutdown()
         try:
-            _wait_for(lambda: not _processes_under(temp_dir), "Ray processes to exit after the cluster's shutdown")
+            _wait_for(lambda: not processes_under(temp_dir), "Ray processes to exit after the cluster's shutdown")
         finally:
             shutil.rmtree(temp_dir, ignore_errors=True)
 

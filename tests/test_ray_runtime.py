@@ -11,19 +11,7 @@ import torch
 
 from eat import ray_runtime
 from eat.ray_runtime import ADDRESS_ENV, gpu_available, ray_session, ray_temp_dir, remote_options, resolve_address
-
-
-def _processes_under(directory: Path) -> list[str]:
-    """Command lines of live processes that mention ``directory`` (Ray's raylet, GCS, workers)."""
-    found = []
-    for cmdline_file in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            cmdline = cmdline_file.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # the process ended while we looked
-            continue
-        if str(directory) in cmdline:
-            found.append(cmdline)
-    return found
+from tests.processes import processes_under
 
 
 @pytest.fixture
@@ -65,12 +53,12 @@ def test_local_session_runs_a_task_reuses_when_nested_and_leaves_no_process(priv
         with ray_session():  # nested: the same Ray, not a second one
             assert ray.get_runtime_context().get_node_id() == node
         assert ray.is_initialized(), "the nested session must not shut down the outer one"
-        assert any("raylet" in cmd for cmd in _processes_under(private_ray_dir))
+        assert any("raylet" in cmd for cmd in processes_under(private_ray_dir))
         # Ray's own GPU detection and CUDA's agree, so GPUs are requested exactly where CUDA is.
         assert remote_options(num_gpus_if_cuda=1)["num_gpus"] == (1 if torch.cuda.is_available() else 0)
 
     assert not ray.is_initialized()
-    assert _processes_under(private_ray_dir) == [], "Ray processes left running after the session"
+    assert processes_under(private_ray_dir) == [], "Ray processes left running after the session"
 
 
 def test_session_reuses_a_caller_started_ray_and_requests_gpus_only_where_present(private_ray_dir):

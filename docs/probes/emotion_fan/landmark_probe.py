@@ -50,8 +50,8 @@ def main() -> None:
     neutral = {i: features[((mead.identity == i) & (mead.emotion == "neutral")).values].mean(0)
                for i in mead.identity.unique()}
     train, test = (mead.split == "train").values, (mead.split == "test").values
-    for name, x in [("raw geometry", features),
-                    ("minus the identity's neutral geometry", features - np.stack([neutral[i] for i in mead.identity]))]:
+    relative = features - np.stack([neutral[i] for i in mead.identity])
+    for name, x in [("raw geometry", features), ("minus the identity's neutral geometry", relative)]:
         scaler = StandardScaler().fit(x[train])
         probe = LogisticRegression(max_iter=5000).fit(scaler.transform(x[train]), mead.emotion[train])
         hit = pd.Series(probe.predict(scaler.transform(x[test])) == mead.emotion[test].values)
