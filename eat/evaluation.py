@@ -7,7 +7,10 @@ clip is loaded and its ground truth aligned once. Test sets (docs/paper_notes.md
 - MEAD test identities: each clip generated from a *neutral* source of its identity, with its own audio, its
   ground-truth head pose and (adapted models) its emotion; predicted absolute keypoints.
 - LRW test: the first frame is the source, label neutral, *relative* keypoints — the expression offset of
-  every frame from the first frame's prediction is applied to the source's own expression.
+  every frame from the first frame's prediction is applied to the source's own expression
+  (:func:`eat.render_clip.relative_keypoints`).
+
+Every model's videos are rendered by :func:`eat.render_clip.generate_clip`, the project's one generation path.
 
 The MEAD videos are kept as ``videos/<uid>.mp4`` with their audio (user study, inspection).
 Scores per clip (metrics/): PSNR, SSIM, M-LMD, F-LMD on aligned 128² crops; the 5 FID frames; sync confidence
@@ -40,6 +43,7 @@ from eat.io.reproducible import reproducible_torch
 from eat.io.tables import write_csv_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.parallel import map_clips
+from eat.render_clip import a2et_predictor, generate_clip
 from eat.report.inputs import BASELINE_PREFIX
 from metrics.align import AlignedVideo, DetectorFactory
 from metrics.sync import SyncEmbedder
@@ -80,27 +84,17 @@ def listed_clips(clips: list[A2ETClip], dataset: str, latent_table: Path | str, 
              "source_uid": source[c.uid], "source_video": aligned[source[c.uid]], "source_frame": 0} for c in clips]
 
 
-def relative(pe: np.ndarray, source_pe: np.ndarray) -> np.ndarray:
-    """LRW's relative keypoints in PCA space: the source's expression plus each frame's offset from frame 0."""
-    return source_pe[None] + (pe - pe[:1])
-
-
 @torch.no_grad()
 def generate_pretrain(a2et_model: Path | str, latent_model: Path | str, params: Params, basis: ExpressionBasis,
                       clips: list[A2ETClip], dataset: str) -> list[np.ndarray]:
-    """Videos of the emotion-agnostic pretrained model (A2ET + RePos-Net)."""
-    from eat.a2et.evaluate import predict_clip, render_clip
-    from eat.a2et.objective import ExpressionPath
+    """Videos of the emotion-agnostic pretrained model (A2ET + RePos-Net); LRW with relative keypoints."""
     from eat.a2et.train import load_model
     from eat.latent.train import load_inference_model
 
-    a2et, generator, path = load_model(a2et_model, params), load_inference_model(latent_model).generator, \
-        ExpressionPath(basis)
-    videos = []
-    for clip in clips:
-        pe = predict_clip(a2et, clip, params.signal.window_frames // 2, params.a2et_train.eval_batch_size)
-        videos.append(render_clip(generator, path, clip, relative(pe, clip.source.pe) if dataset == "LRW" else pe))
-    return videos
+    a2et, generator = load_model(a2et_model, params), load_inference_model(latent_model).generator
+    return [generate_clip(generator, a2et_predictor(a2et, basis, clip), clip, params.signal.window_frames // 2, basis,
+                          relative=dataset == "LRW", batch_size=params.a2et_train.eval_batch_size).frames
+            for clip in clips]
 
 
 @torch.no_grad()
@@ -108,13 +102,13 @@ def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBa
                      dataset: str) -> list[np.ndarray]:
     """Videos of an adapted variant: MEAD clips with their emotion; LRW neutral with relative keypoints."""
     from eat.adapt.checkpoint import load_emotional_model
-    from eat.adapt.generate import emotion_codes, generate_clip, latent_code
+    from eat.adapt.generate import emotion_codes, emotional_video, latent_code
 
     model = load_emotional_model(model_path, params, basis)
     z = latent_code(model, params.seed)
     half = params.signal.window_frames // 2
-    return [generate_clip(model, clip, emotion_codes(model, {clip.emotion if dataset == "MEAD" else "neutral": 1.0},
-                                                      z), half, relative=dataset == "LRW") for clip in clips]
+    return [emotional_video(model, clip, emotion_codes(model, {clip.emotion if dataset == "MEAD" else "neutral": 1.0},
+                                                         z), half, relative=dataset == "LRW") for clip in clips]
 
 
 def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, folder: Path) -> None:

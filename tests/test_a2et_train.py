@@ -19,11 +19,10 @@ import pytest
 import torch
 
 from eat.a2et.data import WindowSampler, window_indices
-from eat.a2et.objective import ExpressionPath
 from eat.a2et.pose_image import head_box_images
 from eat.config import deep_merge, parse_params, read_yaml, write_yaml_atomic
 from eat.latent.pca import ExpressionBasis, fit_basis
-from eat.models.keypoints import rotation_matrix
+from eat.models.keypoints import compose_keypoints, rotation_matrix
 from eat.preprocess.probe import probe_media
 from tests.a2et_fixture import A2ET_STEPS, a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
@@ -58,20 +57,19 @@ def test_pca_to_expression_to_keypoints_follows_eq1():
     k = 15
     expressions = rng.normal(0, 0.05, (200, k, 3)).astype(np.float32)
     basis, _ = fit_basis(expressions, 3 * k)
-    path = ExpressionPath(basis)
     pe = basis.encode(expressions[:4])
-    e = path.expression(torch.from_numpy(pe))
+    e = basis.decode(torch.from_numpy(pe))                                           # tensors: the same decode
     assert torch.allclose(e, torch.from_numpy(expressions[:4]), atol=1e-5)           # all axes: exact round trip
     assert np.allclose(e.numpy(), basis.decode(pe), atol=1e-6)
     canonical = torch.from_numpy(rng.normal(0, 0.3, (4, k, 3)).astype(np.float32))
     rotation = rotation_matrix(torch.tensor([10.0, -20, 0, 45]), torch.tensor([5.0, 0, -10, 0]),
                                torch.tensor([0.0, 3, 0, -8]))
     translation = torch.tensor([[0.1, 0, 0], [0, -0.1, 0], [0, 0, 0.2], [0.05, 0.05, 0]])
-    kp = path.keypoints(torch.from_numpy(pe), canonical, rotation, translation)
+    kp = compose_keypoints(canonical, rotation, translation, e)
     expected = torch.einsum("bij,bkj->bki", rotation, canonical) + translation[:, None] + e
     assert torch.allclose(kp, expected, atol=1e-5)
-    truncated = ExpressionPath(ExpressionBasis(basis.mean, basis.axes, 4))
-    assert truncated.expression(torch.zeros(1, 4)).flatten().numpy() == pytest.approx(basis.mean, abs=1e-6)
+    truncated = ExpressionBasis(basis.mean, basis.axes, 4)
+    assert truncated.decode(torch.zeros(1, 4)).flatten().numpy() == pytest.approx(basis.mean, abs=1e-6)
 
 
 def test_head_box_image_follows_the_pose():

@@ -17,11 +17,12 @@ from eat.a2et.data import WindowSampler, a2et_table
 from eat.a2et.train import RenderingParts, build_a2et, load_clips, save_model
 from eat.adapt.control import rises_with_intensity
 from eat.adapt.data import adaptation_clips, fraction_mask, neutral_sources
-from eat.adapt.generate import clip_keypoints, emotion_codes, generate_clip, intensity_mix, latent_code
+from eat.adapt.generate import emotion_codes, emotional_video, intensity_mix, latent_code
 from eat.adapt.train import Trainer, adaptation_losses, loss_weights
 from eat.config import EMOTIONS, AdaptationVariant, deep_merge, parse_params, read_yaml, write_yaml_atomic
 from eat.emotion.emotion_fan import EmotionFAN
 from eat.latent.pca import ExpressionBasis
+from eat.render_clip import emotional_predictor, predict_keypoints, relative_keypoints
 from tests.a2et_fixture import a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
 from tests.latent_fixture import fixture_overlay
@@ -189,11 +190,11 @@ def test_relative_keypoints_start_from_the_sources_expression(stage_inputs):
     clip = load_clips(params, table.iloc[:1], basis, str(stage_inputs["latent_model"]), with_frames=True)[0]
     codes = emotion_codes(model, {"neutral": 1.0}, latent_code(model, 0))
     half = params.signal.window_frames // 2
-    absolute = clip_keypoints(model, clip, codes, half)
-    rel = clip_keypoints(model, clip, codes, half, relative=True)
+    _, absolute = predict_keypoints(emotional_predictor(model, codes), clip, half)
+    rel = relative_keypoints(absolute, clip, basis)
     source_e = torch.from_numpy(basis.decode(clip.source.pe[None]))
     rigid = torch.from_numpy(clip.source.canonical @ clip.rotation[0].T + clip.translation[0])
     assert torch.allclose(rel[0], rigid + source_e[0], atol=1e-5)
     assert torch.allclose(rel - rel[:1], absolute - absolute[:1], atol=1e-5)     # same motion as absolute
-    video = generate_clip(model, clip, codes, half, batch_size=3)
+    video = emotional_video(model, clip, codes, half, batch_size=3)
     assert video.shape == clip.frames.shape and video.dtype == np.uint8

@@ -1,7 +1,8 @@
 """Generate held-out clips with A2ET and score them against the baselines of the "Pretrain" rows (Table 1).
 
 A clip is generated from its source frame (frame 0), its audio and its ground-truth head pose: A2ET
-predicts PE_i for every frame in sliding windows (batched), E_i → K_i (Eq. 1), RePos-Net renders.
+predicts PE_i for every frame in sliding windows (batched), E_i → K_i (Eq. 1), RePos-Net renders
+(:func:`eat.render_clip.generate_clip`, the one generation path).
 Scored beside it, every video as long as the clip:
 
 - ``static``: the source frame repeated (no motion at all);
@@ -24,42 +25,11 @@ import cv2
 import numpy as np
 import torch
 
-from eat.a2et.data import A2ETClip, window_batch
-from eat.a2et.objective import ExpressionPath
+from eat.a2et.data import A2ETClip
 from eat.io.media import mux, write_video
-from eat.latent.data import to_tensor
+from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
-
-
-@torch.no_grad()
-def predict_clip(a2et: A2ET, clip: A2ETClip, half: int, batch_size: int) -> np.ndarray:
-    """PÊ (T, n) for every frame of ``clip``, windows of 2·half + 1 frames, ``batch_size`` windows per pass."""
-    a2et.eval()
-    face = a2et.face_feature(torch.from_numpy(clip.source.logits[None]))
-    out = []
-    for start in range(0, clip.n_frames, batch_size):
-        centres = np.arange(start, min(start + batch_size, clip.n_frames))
-        b = window_batch([clip], np.zeros(len(centres), int), centres, half)
-        out.append(a2et(b.speech, b.pose, b.pose_image, b.mel, face))
-    return torch.cat(out).numpy()
-
-
-@torch.no_grad()
-def render_clip(generator: torch.nn.Module, path: ExpressionPath, clip: A2ETClip, pe: np.ndarray,
-                batch_size: int = 64) -> np.ndarray:
-    """(T, S, S, 3) uint8 frames from the clip's source, K_i = R_i K_c + T_i + E(PE_i) with the source's K_c."""
-    volume = generator.appearance(to_tensor(clip.source.frame[None]))
-    kp_source = torch.from_numpy(clip.source.keypoints[None])
-    canonical = torch.from_numpy(clip.source.canonical[None])
-    frames = []
-    for start in range(0, clip.n_frames, batch_size):
-        i = slice(start, min(start + batch_size, clip.n_frames))
-        n = i.stop - i.start
-        kp = path.keypoints(torch.from_numpy(pe[i]), canonical.expand(n, -1, -1), torch.from_numpy(clip.rotation[i]),
-                            torch.from_numpy(clip.translation[i]))
-        out = generator.render(volume.expand(n, -1, -1, -1, -1), kp_source.expand(n, -1, -1), kp)["prediction"]
-        frames.append((out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy())
-    return np.concatenate(frames)
+from eat.render_clip import a2et_predictor, generate_clip, held_expression
 
 
 def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel: np.ndarray,
@@ -85,7 +55,7 @@ def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel:
     return row
 
 
-def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, path: ExpressionPath, clips: Sequence[A2ETClip],
+def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, basis: ExpressionBasis, clips: Sequence[A2ETClip],
                    embed, half: int, batch_size: int) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Per-clip scores of the generated video and the baselines; also the generated frames per uid."""
     from eat.scoring import detector_factory
@@ -93,9 +63,10 @@ def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, path: ExpressionPath,
     new_detector = detector_factory("mediapipe")
     rows, generated = [], {}
     for c, clip in enumerate(clips):
-        pe = predict_clip(a2et, clip, half, batch_size)
-        videos = {"generated": render_clip(generator, path, clip, pe),
-                  "pose_only": render_clip(generator, path, clip, np.repeat(clip.source.pe[None], clip.n_frames, 0)),
+        made = generate_clip(generator, a2et_predictor(a2et, basis, clip), clip, half, basis, batch_size=batch_size)
+        pose_only = generate_clip(generator, held_expression(basis, clip.source.pe), clip, half, basis)
+        pe = made.pe.numpy()
+        videos = {"generated": made.frames, "pose_only": pose_only.frames,
                   "static": np.repeat(clip.source.frame[None], clip.n_frames, 0), "ground_truth": clip.frames}
         generated[clip.uid] = videos["generated"]
         other = clips[(c + 1) % len(clips)].mel if len(clips) > 1 else None

@@ -1,6 +1,8 @@
-"""A2ET's losses (Sec. 3.3): L = λ_lat L_lat + λ_sync L_sync + λ_rec L_rec, and the PE → E → K path they share.
+"""A2ET's losses (Sec. 3.3): L = λ_lat L_lat + λ_sync L_sync + λ_rec L_rec.
 
-- L_lat: ‖PE − PÊ‖² (``pca``) + ‖K − K̂‖² (``latent``), K̂ = R K_c + T + Ê with Ê = PÊ · U[:, :n]ᵀ + M.
+- L_lat (:func:`latent_terms`, the one implementation: A2ET pretraining, the emotional adaptation and zero-shot
+  editing all call it): PCA term on PÊ against PE and keypoint term on K̂ = R K_c + T + Ê against K, with
+  Ê = PÊ · U[:, :n]ᵀ + M (:meth:`eat.latent.pca.ExpressionBasis.decode`), each a mean squared error.
 - L_sync: −log cos(v, s) of the frozen lip-sync expert on ``frames`` consecutive rendered frames and their mel.
 - L_rec: L1 on the face region (landmark hull of the ground truth) + VGG19 perceptual loss on the whole
   frame (image pyramid), the frames rendered by the frozen RePos-Net from the clip's source frame.
@@ -16,32 +18,26 @@ from torch import nn
 
 from eat.config import A2ETPhaseConfig
 from eat.latent.losses import face_mask, masked_l1, perceptual_loss
-from eat.latent.pca import ExpressionBasis
-from eat.models.keypoints import compose_keypoints
 from eat.sync.wav2lip_expert import face_window, mel_window, sync_loss
 
 
-class ExpressionPath(nn.Module):
-    """PCA coefficients PE (B, n) → expression deformation E (B, k, 3) → keypoints K (Eq. 1), differentiable."""
+def latent_terms(latent_weight: float, kp_hat: torch.Tensor, kp: torch.Tensor, pca_weight: float = 0.0,
+                 pe_hat: torch.Tensor | None = None, pe: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Weighted L_lat terms: ``latent`` = λ · mean (K̂ − K)² over (B, k, 3) and, given PÊ and PE, ``pca`` =
+    λ_pca · mean (PÊ − PE)² over (B, n). A weight of 0 drops its term.
 
-    def __init__(self, basis: ExpressionBasis):
-        super().__init__()
-        self.register_buffer("axes", torch.from_numpy(basis.axes[:, : basis.n].copy()))
-        self.register_buffer("mean", torch.from_numpy(basis.mean.copy()))
-
-    def expression(self, pe: torch.Tensor) -> torch.Tensor:
-        return (pe @ self.axes.T + self.mean).view(len(pe), -1, 3)
-
-    def keypoints(self, pe: torch.Tensor, canonical: torch.Tensor, rotation: torch.Tensor,
-                  translation: torch.Tensor) -> torch.Tensor:
-        return compose_keypoints(canonical, rotation, translation, self.expression(pe))
-
-
-def latent_terms(cfg: A2ETPhaseConfig, path: ExpressionPath, pe_hat: torch.Tensor, batch) -> dict[str, torch.Tensor]:
-    """Weighted L_lat terms for a :class:`~eat.a2et.data.WindowBatch` and its predictions PÊ (B, n)."""
-    kp_hat = path.keypoints(pe_hat, batch.canonical, batch.rotation, batch.translation)
-    return {"pca": cfg.pca_weight * F.mse_loss(pe_hat, batch.pe),
-            "latent": cfg.latent_weight * F.mse_loss(kp_hat, batch.keypoints)}
+    Mean, not the paper's sum: Sec. 3.3 writes L_lat with squared norms ‖PE − PÊ‖² + ‖K − K̂‖² (summed over
+    the n = 32 coefficients and the 3k = 45 keypoint numbers), but the official code takes ``F.mse_loss``
+    (the mean over every element), and the official weights (docs/paper_notes.md §4) belong to that mean. Every
+    copy this function replaced (A2ET, adaptation, zero-shot editing) already averaged, so the recipe's numbers are
+    unchanged; the paper's summed form is this one with the weights multiplied by 45 (keypoints) and n (PCA).
+    """
+    terms: dict[str, torch.Tensor] = {}
+    if pca_weight > 0 and pe_hat is not None:
+        terms["pca"] = pca_weight * F.mse_loss(pe_hat, pe)
+    if latent_weight > 0:
+        terms["latent"] = latent_weight * F.mse_loss(kp_hat, kp)
+    return terms
 
 
 def render(generator: nn.Module, source: torch.Tensor, kp_source: torch.Tensor, kp_driving: torch.Tensor,

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, load_clip, run_batch, split_tables, window_batch
-from eat.a2et.objective import ExpressionPath, latent_terms, render, render_terms
+from eat.a2et.objective import latent_terms, render, render_terms
 from eat.config import Params
 from eat.io.hashing import file_sha256, settings_digest
 from eat.io.reproducible import reproducible_torch
@@ -32,6 +32,7 @@ from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
+from eat.models.keypoints import compose_keypoints
 
 PHASES = ("latent", "full")
 
@@ -91,7 +92,7 @@ class RenderingParts:
         self.pyramid = ImagePyramid(params.a2et_train.pyramid_scales).to(device)
 
 
-def phase_losses(params: Params, phase: str, trainer: Trainer, path: ExpressionPath, clips: list[A2ETClip],
+def phase_losses(params: Params, phase: str, trainer: Trainer, basis: ExpressionBasis, clips: list[A2ETClip],
                  sampler: WindowSampler, step: int, rank: int, world: int, parts: RenderingParts | None,
                  device: torch.device) -> dict[str, torch.Tensor]:
     """The weighted loss terms of this worker's slice of global batch ``step``."""
@@ -104,9 +105,9 @@ def phase_losses(params: Params, phase: str, trainer: Trainer, path: ExpressionP
     batch = window_batch(clips, clip_index, frame, half, device)
     face = trainer.a2et.face_feature(batch.source_logits)
     pe_hat = trainer.a2et(batch.speech, batch.pose, batch.pose_image, batch.mel, face)
-    terms = latent_terms(cfg, path, pe_hat, batch)
+    kp_hat = compose_keypoints(batch.canonical, batch.rotation, batch.translation, basis.decode(pe_hat))
+    terms = latent_terms(cfg.latent_weight, kp_hat, batch.keypoints, cfg.pca_weight, pe_hat, batch.pe)
     if parts is not None:
-        kp_hat = path.keypoints(pe_hat, batch.canonical, batch.rotation, batch.translation)
         runs = run_batch(clips, run_clip, run_start, sampler.length, device)
         prediction = render(parts.generator, runs.source, runs.kp_source, kp_hat, sampler.length)
         terms.update(render_terms(cfg, prediction, runs, parts, params.a2et_train.face_margin))
@@ -137,7 +138,6 @@ def train_worker(config: dict[str, Any]) -> None:
             trainer.load_state_dict(state)
         elif config["init"]:
             trainer.a2et.load_state_dict(torch.load(config["init"], map_location=device, weights_only=True)["a2et"])
-        path = ExpressionPath(basis).to(device)
         parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device) if cfg.renders else None
         sampler = WindowSampler(clips, params.sync_expert.frames if cfg.renders else 1, seed)
 
@@ -145,7 +145,7 @@ def train_worker(config: dict[str, Any]) -> None:
 
         def step_fn(step: int) -> dict[str, float]:
             torch.manual_seed(seed * 1_000_003 + step)
-            terms = phase_losses(params, phase, trainer, path, clips, sampler, step, rank, world, parts, device)
+            terms = phase_losses(params, phase, trainer, basis, clips, sampler, step, rank, world, parts, device)
             loss = sum(terms.values())
             trainer.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -257,9 +257,8 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
         held_clips = load_clips(params, held, basis, str(latent_model), with_frames=True)
         generator = load_inference_model(latent_model).generator
         embed = expert_embedder(load_sync_expert(sync_expert))
-        rows, generated = evaluate_clips(load_model(out_dir / "model.pt", params), generator,
-                                         ExpressionPath(basis), held_clips, embed, params.signal.window_frames // 2,
-                                         params.a2et_train.eval_batch_size)
+        rows, generated = evaluate_clips(load_model(out_dir / "model.pt", params), generator, basis, held_clips,
+                                         embed, params.signal.window_frames // 2, params.a2et_train.eval_batch_size)
         metrics["heldout"] = {"clips": len(rows), "identities": sorted({u.split("__")[1] for u in held.uid}),
                               **summarise(rows)}
         write_csv_atomic(rows, reports_dir / "heldout_clips.csv", decimals=4)

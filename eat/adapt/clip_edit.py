@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from eat.a2et.data import A2ETClip, RunBatch, WindowBatch, WindowSampler, run_batch, window_batch
+from eat.a2et.objective import latent_terms
 from eat.adapt.model import EmotionalModel, emotion_index
 from eat.config import EMOTIONS
 from eat.models.adaptation import adaptation_group
@@ -248,8 +249,7 @@ def clip_edit_losses(model: EmotionalModel, scorer: ClipScorer, text: torch.Tens
     if cfg.clip_weight > 0:
         cosine = (scorer.embed_images(frames) * text).sum(dim=-1)
         terms["clip"] = cfg.clip_weight * (1.0 - cosine).mean()
-    if cfg.latent_weight > 0:
-        terms["latent"] = cfg.latent_weight * F.mse_loss(kp, batch.windows.keypoints)
+    terms.update(latent_terms(cfg.latent_weight, kp, batch.windows.keypoints))
     if cfg.sync_weight > 0 and expert is not None:
         faces = face_window(frames.view(len(batch.runs.source), batch.length, *frames.shape[1:]), expert.cfg.face_size)
         terms["sync"] = cfg.sync_weight * sync_loss(expert.embed_audio(mel_window(batch.runs.mel)),

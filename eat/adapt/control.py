@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from eat.a2et.data import A2ETClip
-from eat.adapt.generate import emotion_codes, generate_clip, intensity_mix, latent_code
+from eat.adapt.generate import emotion_codes, emotional_video, intensity_mix, latent_code
 from eat.adapt.model import EmotionalModel
 from eat.config import EMOTIONS
 
@@ -35,7 +35,7 @@ def interpolation_strip(model: EmotionalModel, clip: A2ETClip, start: str, end: 
     picks = np.linspace(0, clip.n_frames - 1, frames).round().astype(int)
     rows = []
     for alpha in np.linspace(0, 1, steps):
-        video = generate_clip(model, clip, emotion_codes(model, {start: 1 - alpha, end: alpha}, z), half)
+        video = emotional_video(model, clip, emotion_codes(model, {start: 1 - alpha, end: alpha}, z), half)
         rows.append(np.concatenate(list(video[picks]), axis=1))
     grid = np.concatenate(rows, axis=0)
     return cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
@@ -68,7 +68,7 @@ def intensity_response(model: EmotionalModel, clips: list[A2ETClip], classifier,
         means = []
         for intensity in intensities:
             codes = emotion_codes(model, intensity_mix(emotion, float(intensity)), z)
-            videos = [generate_clip(model, clip, codes, half) for clip in clips]
+            videos = [emotional_video(model, clip, codes, half) for clip in clips]
             means.append(float(video_probabilities(classifier, videos)[:, index].mean()))
         rho = spearmanr(intensities, means).statistic if np.ptp(means) > 0 else 0.0
         out[emotion] = {"probability": [round(m, 4) for m in means], "spearman": round(float(rho), 4),

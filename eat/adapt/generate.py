@@ -3,7 +3,8 @@
 The mapper turns a latent code z and an emotion into (e0, prompts) (Sec. 3.2). Beyond the paper's one-hot
 emotions, codes of several emotions for the same z can be mixed linearly — ``{"happy": 0.5, "surprised": 0.5}``
 — and an intensity α scales an emotion from neutral: α · codes(emotion) + (1 − α) · codes(neutral) (Fig. 12
-interpolates between two emotions' codes the same way).
+interpolates between two emotions' codes the same way). :func:`emotional_video` renders a clip under such codes
+through :func:`eat.render_clip.generate_clip`, the one generation path.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from eat.a2et.data import A2ETClip, window_batch
+from eat.a2et.data import A2ETClip
 from eat.adapt.model import EmotionalModel, emotion_index
-from eat.latent.data import to_tensor
-from eat.models.keypoints import compose_keypoints
+from eat.render_clip import emotional_predictor, generate_clip
 
 Codes = tuple[torch.Tensor, torch.Tensor]   # e0 (d,), prompts (P, d)
 
@@ -47,44 +47,10 @@ def latent_code(model: EmotionalModel, seed: int) -> torch.Tensor:
     return torch.randn(model.z_dim, generator=torch.Generator().manual_seed(seed))
 
 
-@torch.no_grad()
-def clip_keypoints(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: int, batch_size: int = 64,
-                   relative: bool = False) -> torch.Tensor:
-    """Driving keypoints (T, k, 3) of every frame of ``clip`` under emotion ``codes``.
-
-    ``relative`` (the LRW protocol): each frame keeps its predicted expression's offset from frame 0, applied to
-    the source's own expression, E'_i = E_src + (Ê_i − Ê_0); K is linear in E, so K shifts by E_src − Ê_0.
-    """
-    model.eval()
-    e0, prompts = codes
-    out = []
-    for start in range(0, clip.n_frames, batch_size):
-        centres = np.arange(start, min(start + batch_size, clip.n_frames))
-        batch = window_batch([clip], np.zeros(len(centres), int), centres, half)
-        out.append(model.keypoints(batch, e0.expand(len(centres), -1), prompts.expand(len(centres), -1, -1))[1])
-    kp = torch.cat(out)
-    if relative:
-        first = window_batch([clip], np.zeros(1, int), np.zeros(1, int), half)
-        rigid = compose_keypoints(first.canonical, first.rotation, first.translation, torch.zeros_like(kp[:1]))
-        e_first = kp[:1] - rigid
-        e_source = model.path.expression(torch.from_numpy(clip.source.pe[None]))
-        kp = kp + (e_source - e_first)
-    return kp
-
-
-@torch.no_grad()
-def generate_clip(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: int, batch_size: int = 64,
-                  relative: bool = False) -> np.ndarray:
-    """(T, S, S, 3) uint8 frames of ``clip`` (its audio, head pose and source) under emotion ``codes``."""
-    kp = clip_keypoints(model, clip, codes, half, batch_size, relative)
-    e0 = codes[0] if model.variant.eam else None
-    volume = model.generator.appearance(to_tensor(clip.source.frame[None]))
-    kp_source = torch.from_numpy(clip.source.keypoints[None])
-    frames = []
-    for start in range(0, clip.n_frames, batch_size):
-        k = kp[start:start + batch_size]
-        n = len(k)
-        out = model.generator.render(volume.expand(n, -1, -1, -1, -1), kp_source.expand(n, -1, -1), k,
-                                     None if e0 is None else e0.expand(n, -1))["prediction"]
-        frames.append((out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy())
-    return np.concatenate(frames)
+def emotional_video(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: int, relative: bool = False,
+                    batch_size: int = 64) -> np.ndarray:
+    """(T, S, S, 3) uint8 frames of ``clip`` (its audio, head pose and source) under emotion ``codes``; e0 drives
+    the 3D EAM when the variant has it. ``relative``: LRW's protocol (:func:`eat.render_clip.relative_keypoints`)."""
+    return generate_clip(model.generator, emotional_predictor(model, codes), clip, half, model.basis,
+                         emotion=codes[0] if model.variant.eam else None, relative=relative, batch_size=batch_size,
+                         render_batch=batch_size).frames

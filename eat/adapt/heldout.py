@@ -18,7 +18,7 @@ from eat.a2et.data import A2ETClip, a2et_table
 from eat.a2et.train import evaluation_subset, load_clips
 from eat.adapt.checkpoint import load_emotional_model
 from eat.adapt.data import adaptation_clips
-from eat.adapt.generate import emotion_codes, generate_clip, latent_code
+from eat.adapt.generate import emotion_codes, emotional_video, latent_code
 from eat.adapt.model import EmotionalModel
 from eat.config import EMOTIONS, Params
 from eat.emotion.predict import predict_videos
@@ -41,8 +41,8 @@ def heldout_clips(params: Params, latent_table: Path | str, audio_table: Path | 
 def generate_heldout(model: EmotionalModel, clips: list[A2ETClip], params: Params) -> list[np.ndarray]:
     """Each clip generated with its own emotion and the seed's fixed latent code."""
     z = latent_code(model, params.seed)
-    return [generate_clip(model, clip, emotion_codes(model, {clip.emotion: 1.0}, z), params.signal.window_frames // 2)
-            for clip in clips]
+    return [emotional_video(model, clip, emotion_codes(model, {clip.emotion: 1.0}, z),
+                            params.signal.window_frames // 2) for clip in clips]
 
 
 def tuning_curve(model_path: Path | str, snapshots: list[dict[str, Any]], clips: list[A2ETClip], classifier,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eat.a2et.objective import ExpressionPath
 from eat.config import EMOTIONS, AdaptationVariant, Params
 from eat.latent.pca import ExpressionBasis
 from eat.models.adaptation import (
@@ -43,7 +42,7 @@ class EmotionalModel(nn.Module):
         self.sidetuning = nets.sidetuning
         self.emotionprompt = nets.emotionprompt
         self.generator = generator
-        self.path = ExpressionPath(basis)
+        self.basis = basis
         self.variant = variant
         self.z_dim = params.adaptation.z_dim
 
@@ -94,7 +93,7 @@ class EmotionalModel(nn.Module):
         face = self.a2et.face_feature(batch.source_logits, eam)
         pe = self.a2et(batch.speech, batch.pose, batch.pose_image, batch.mel, face,
                        prompts if self.variant.prompts != "none" else None, eam)
-        expression = self.path.expression(pe)
+        expression = self.basis.decode(pe)
         if self.variant.edn:
             expression = expression + self.sidetuning(face, e0, prompts)
         return pe, compose_keypoints(batch.canonical, batch.rotation, batch.translation, expression)

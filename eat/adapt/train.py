@@ -25,7 +25,7 @@ import torch
 
 from eat import ray_train
 from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, run_batch, window_batch
-from eat.a2et.objective import render_terms
+from eat.a2et.objective import latent_terms, render_terms
 from eat.a2et.train import RenderingParts, load_clips, ray_train_session
 from eat.adapt.checkpoint import adaptation_state, build_model, load_emotional_model, save_model
 from eat.adapt.data import adaptation_clips, fraction_mask
@@ -97,9 +97,7 @@ def adaptation_losses(params: Params, model: EmotionalModel, weights: A2ETPhaseC
     e0, prompts = model.codes(z, torch.from_numpy(labels[run_clip]).to(device))
     e0, prompts = e0.repeat_interleave(sampler.length, 0), prompts.repeat_interleave(sampler.length, 0)
     _, kp = model.keypoints(batch, e0, prompts)
-    terms: dict[str, torch.Tensor] = {}
-    if weights.latent_weight > 0:
-        terms["latent"] = weights.latent_weight * torch.nn.functional.mse_loss(kp, batch.keypoints)
+    terms = latent_terms(weights.latent_weight, kp, batch.keypoints)
     if weights.renders:
         runs = run_batch(clips, run_clip, run_start, sampler.length, device)
         prediction = model.render(runs.source, runs.kp_source, kp, e0, sampler.length)

@@ -10,6 +10,8 @@ does not grow with the audio's length. A chunk's A2ET windows need w frames on e
 and poses are computed for the chunk plus w frames (plus the feature context of :mod:`eat.generate.audio`), so
 every window sees the same frames it would see in one pass over the whole clip, and chunked output equals
 unchunked output. Keypoints are absolute (the MEAD protocol: predicted expression, not offsets from frame 0).
+Keypoints and frames come from :mod:`eat.render_clip` (:func:`~eat.render_clip.predict_keypoints` per chunk, one
+:class:`~eat.render_clip.SourceRenderer` per request), the path every other generating stage takes.
 
 :class:`Generator` holds the loaded models (reused across the rows of a batch); :func:`generate` runs one
 request and returns the time spent per phase: face prep, audio features, A2ET, rendering, encoding. Long audio
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eat.a2et.data import A2ETClip, Source, window_batch
+from eat.a2et.data import A2ETClip, Source
 from eat.a2et.pose_image import head_box_images
 from eat.adapt.generate import emotion_codes, latent_code
 from eat.config import Params
@@ -50,6 +52,7 @@ from eat.io.media import run_ffmpeg, write_video
 from eat.latent.data import to_tensor
 from eat.models.a2et import source_keypoint_logits
 from eat.models.keypoints import compose_keypoints, rotation_matrix
+from eat.render_clip import Predictor, SourceRenderer, emotional_predictor, predict_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -224,48 +227,32 @@ class Generator:
                         pe=np.zeros((n, self.basis.n), np.float32), keypoints=np.zeros((n, k, 3), np.float32),
                         rotation=rotation, translation=pose[:, 3:6].copy(), source=source, audio=str(audio.wav))
 
-    @torch.no_grad()
-    def keypoints(self, clip: A2ETClip, centres: np.ndarray, codes) -> torch.Tensor:
-        """Driving keypoints (n, k, 3) of the windows centred on ``centres`` (A2ET + EDN, Eq. 1)."""
-        e0, prompts = codes
-        out = []
-        for start in range(0, len(centres), 64):
-            part = centres[start:start + 64]
-            batch = window_batch([clip], np.zeros(len(part), int), part, self.half, self.device)
-            out.append(self.model.keypoints(batch, e0.expand(len(part), -1), prompts.expand(len(part), -1, -1))[1])
-        return torch.cat(out)
-
     def frames(self, request: Request, face: Face, audio: Audio, timer: Timer) -> Iterator[np.ndarray]:
         """(S, S, 3) uint8 frames of the clip, chunk by chunk (module docstring). The source latent, the pose
         track and the emotion codes are made now (errors surface before any encoding starts); frames on demand."""
         model = self.model
         with timer("face"), torch.no_grad():
             source, own_pose = self.source(face)
-            volume = model.generator.appearance(to_tensor(face.frame[None]).to(self.device))
-            kp_source = torch.from_numpy(source.keypoints[None]).to(self.device)
             with blame(request.pose, "driving video"):
                 poses = self.pose_track(request, own_pose, audio.n_frames)
         codes = emotion_codes(model, request.mix, latent_code(model, request.seed).to(self.device))
-        return self._chunks(request, audio, source, poses, volume, kp_source, codes, timer)
+        with timer("face"):
+            renderer = SourceRenderer(model.generator, source, codes[0] if model.variant.eam else None, self.device)
+        return self._chunks(request, audio, source, poses, renderer, emotional_predictor(model, codes), timer)
 
-    def _chunks(self, request: Request, audio: Audio, source: Source, poses, volume: torch.Tensor,
-                kp_source: torch.Tensor, codes, timer: Timer) -> Iterator[np.ndarray]:
-        model, T = self.model, audio.n_frames
-        e0 = codes[0] if model.variant.eam else None
+    def _chunks(self, request: Request, audio: Audio, source: Source, poses, renderer: SourceRenderer,
+                predict: Predictor, timer: Timer) -> Iterator[np.ndarray]:
+        T = audio.n_frames
         for start in range(0, T, self.chunk_frames):
             stop = min(T, start + self.chunk_frames)
             lo, hi = max(0, start - self.half), min(T, stop + self.half)
             with timer("audio_features"):
                 clip = self.chunk_clip(audio, source, poses, lo, hi, describe(request.mix))
             with timer("a2et"):
-                kp = self.keypoints(clip, np.arange(start - lo, stop - lo), codes)
+                _, kp = predict_keypoints(predict, clip, self.half, 64, np.arange(start - lo, stop - lo), self.device)
             for b in range(0, len(kp), self.batch_size):
-                with timer("rendering"), torch.no_grad():
-                    k = kp[b:b + self.batch_size]
-                    n = len(k)
-                    out = model.generator.render(volume.expand(n, -1, -1, -1, -1), kp_source.expand(n, -1, -1), k,
-                                                 None if e0 is None else e0.expand(n, -1))["prediction"]
-                    batch = (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+                with timer("rendering"):
+                    batch = renderer(kp[b:b + self.batch_size])
                 yield from batch
 
 

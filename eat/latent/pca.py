@@ -1,9 +1,10 @@
 """Stage ``fit_pca``: the PCA basis of the expression deformation E (Sec. 3.1.1).
 
 A2ET predicts 32 PCA coefficients PE_i instead of the 45 numbers of E_i; the latent is
-recovered as E_i = PE_i · U[:, :n]ᵀ + M. The basis is fitted on the expression deformations
-of every frame of N training videos (the paper: 2,500; here all training clips unless
-``pca.max_videos`` is set). Files follow the official layout, so an official basis can be
+recovered as E_i = PE_i · U[:, :n]ᵀ + M by :meth:`ExpressionBasis.decode`, the project's one decode (NumPy arrays
+and torch tensors alike: training losses, generation, evaluation and ``eat generate`` all call it). The basis is
+fitted on the expression deformations of every frame of N training videos (the paper: 2,500; here all training
+clips unless ``pca.max_videos`` is set). Files follow the official layout, so an official basis can be
 used in place of ours and ours in the official code: ``U_mead.npy`` (3k, 3k) float32 with the
 principal axes as columns, by decreasing variance, and ``mean_mead.npy`` (3k,) float32.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.decomposition import PCA
 
 from eat.config import Params
@@ -39,8 +41,16 @@ class ExpressionBasis:
         """(T, k, 3) E → (T, n) PE = (E − M) · U[:, :n]."""
         return ((expression.reshape(len(expression), -1) - self.mean) @ self.axes[:, : self.n]).astype(np.float32)
 
-    def decode(self, coefficients: np.ndarray) -> np.ndarray:
-        """(T, n) PE → (T, k, 3) E = PE · U[:, :n]ᵀ + M."""
+    def decode(self, coefficients: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """(T, n) PE → (T, k, 3) E = PE · U[:, :n]ᵀ + M.
+
+        A NumPy array gives a float32 array; a tensor gives a tensor on its device and dtype, differentiable in PE
+        (the basis is copied there on each call: 3k·n numbers, nothing next to a forward pass).
+        """
+        if isinstance(coefficients, torch.Tensor):
+            axes = torch.from_numpy(np.ascontiguousarray(self.axes[:, : self.n])).to(coefficients)
+            mean = torch.from_numpy(self.mean).to(coefficients)
+            return (coefficients @ axes.T + mean).view(len(coefficients), -1, 3)
         flat = coefficients @ self.axes[:, : self.n].T + self.mean
         return flat.reshape(len(coefficients), -1, 3).astype(np.float32)
 
