@@ -36,11 +36,14 @@ endif
 	$(BIN)/python -m eat.orchestration.repro
 	@$(BIN)/python -m eat.where
 
+# pytest-xdist: TEST_WORKERS processes, a test file per worker at a time (its module fixtures built once), the
+# slow end-to-end tests dealt out first (tests/conftest.py); TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)   # the inner loop: every test but the slow end-to-end ones (marked slow, > 60 s each)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # `make bench` runs every benchmark; `make bench latent` (or synth, preprocess, audio_features, generate) one of them
 BENCHES := synth preprocess audio_features latent generate

@@ -28,3 +28,9 @@ def synth_dataset(tmp_path_factory) -> tuple[Params, Path, pd.DataFrame]:
     out = tmp_path_factory.mktemp("synth")
     clips = generate(params, out)
     return params, out, clips
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: under ``pytest -n 2`` (``make test``) the long end-to-end runs then start at once and
+    overlap the many short tests, instead of being dealt out last and running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
