@@ -31,6 +31,11 @@ def synth_dataset(tmp_path_factory) -> tuple[Params, Path, pd.DataFrame]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: under ``pytest -n 2`` (``make test``) the long end-to-end runs then start at once and
-    overlap the many short tests, instead of being dealt out last and running alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The slow tests first, longest first (``@pytest.mark.slow(seconds=…)``, their time alone on 2 cores): under
+    ``pytest -n 2`` (``make test``) the end-to-end runs then start at once and overlap the many short tests,
+    instead of being dealt out late and running alone at the end."""
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return marker.kwargs.get("seconds", 60) if marker else 0
+
+    items.sort(key=seconds, reverse=True)

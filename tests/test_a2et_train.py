@@ -114,7 +114,7 @@ def _run(args: list[str]) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=170)
 def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_inputs):
     _run(_stage(stage_inputs, "latent", "whole"))
     whole = stage_inputs["root"] / "whole"

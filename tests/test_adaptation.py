@@ -128,7 +128,7 @@ def test_a_step_moves_only_the_variants_adaptation_parameters(stage_inputs, name
     assert any(k.startswith("emotionprompt.") for k in changed)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=50)
 def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs):
     root = stage_inputs["root"]
     args = [sys.executable, "-m", "stages.train_adaptation", "--variants", "eat", "prompt_only", "--params",

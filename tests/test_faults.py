@@ -282,7 +282,7 @@ def test_ingest_and_normalise_read_a_read_only_dataset_root_and_write_nothing_in
 
 # --- the Prefect server stopping mid-flow ---------------------------------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=35)
 def test_prefect_server_stopping_mid_flow_keeps_the_running_stage_and_a_rerun_resumes_after_it(tmp_path):
     repo, log = _blocking_repo(tmp_path / "toy", "first", "second"), tmp_path / "flow.log"
     home = tmp_path / "prefect_home"
@@ -352,7 +352,7 @@ def _stamp(path: Path) -> tuple[int, int]:
     return path.stat().st_ino, path.stat().st_mtime_ns
 
 
-@pytest.mark.parametrize("workers", ["1", pytest.param("0", marks=pytest.mark.slow, id="ray")])
+@pytest.mark.parametrize("workers", ["1", pytest.param("0", marks=pytest.mark.slow(seconds=40), id="ray")])
 def test_sigint_during_eat_batch_keeps_finished_rows_and_the_same_command_makes_only_the_rest(batch, workers):
     folder = batch["root"] / f"workers{workers}"
     folder.mkdir()

@@ -53,7 +53,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return {f"{part}.{k}": v for part in ("kp_detector", "he_estimator", "generator") for k, v in saved[part].items()}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=120)
 def test_killed_training_resumes_to_the_same_weights(fixture_run):
     _run(_stage(fixture_run, "whole"))
     whole = fixture_run["root"] / "whole"
@@ -87,7 +87,7 @@ def test_killed_training_resumes_to_the_same_weights(fixture_run):
         seconds_per_step=pd.read_csv(killed / "reports" / "train_log.csv").seconds_per_step))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_extracted_latents_follow_eq1_and_match_frame_counts(fixture_run):
     model = fixture_run["root"] / "whole" / "model" / "model.pt"
     if not model.exists():

@@ -31,7 +31,7 @@ def _run(args: list[str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=270)
 def test_dvc_repro_micro_profile_end_to_end(tmp_path):
     repo = tmp_path / "repo"
     for rel in _tracked_files():
