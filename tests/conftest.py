@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,11 @@ import pytest
 from eat.config import Params, deep_merge, parse_params, read_yaml
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Every process the suite starts imports the repository's packages, ``tests`` included, from this checkout: Ray's
+# workers (spawned by the raylet, which inherits this environment) unpickle test helpers such as the
+# TemplateDetector of tests/test_metrics_table.py, and without this they cannot import ``tests`` under pytest-xdist.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
 
 
 def micro_params(overlay: dict | None = None) -> Params:
