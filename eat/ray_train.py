@@ -54,6 +54,16 @@ def average_gradients(module: torch.nn.Module, world_size: int) -> None:
             p.grad /= world_size
 
 
+def optimiser_step(loss: torch.Tensor, module: torch.nn.Module, trainable, opt: torch.optim.Optimizer,
+                   grad_clip: float, world_size: int) -> None:
+    """One data-parallel update: backward, gradients averaged over workers, norm of ``trainable`` clipped, step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(module, world_size)
+    torch.nn.utils.clip_grad_norm_(trainable, grad_clip)
+    opt.step()
+
+
 def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
     """The newest checkpoint under ``storage`` written for ``digest`` (and its step); stale ones are deleted."""
     best, best_step = None, -1

@@ -147,11 +147,7 @@ def train_worker(config: dict[str, Any]) -> None:
             torch.manual_seed(seed * 1_000_003 + step)
             terms = phase_losses(params, phase, trainer, basis, clips, sampler, step, rank, world, parts, device)
             loss = sum(terms.values())
-            trainer.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            ray_train.average_gradients(trainer.a2et, world)
-            torch.nn.utils.clip_grad_norm_(trainer.a2et.parameters(), train.grad_clip)
-            trainer.opt.step()
+            ray_train.optimiser_step(loss, trainer.a2et, trainer.a2et.parameters(), trainer.opt, train.grad_clip, world)
             trainer.sched.step()
             return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
 

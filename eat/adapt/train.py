@@ -139,11 +139,7 @@ def train_worker(config: dict[str, Any]) -> None:
             terms = adaptation_losses(params, trainer.model, weights, clips, labels, sampler, parts, step, rank, world,
                                       device)
             loss = sum(terms.values())
-            trainer.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            ray_train.average_gradients(trainer.model, world)
-            torch.nn.utils.clip_grad_norm_(trainer.model.trainable(), cfg.grad_clip)
-            trainer.opt.step()
+            ray_train.optimiser_step(loss, trainer.model, trainer.model.trainable(), trainer.opt, cfg.grad_clip, world)
             trainer.seconds += time.perf_counter() - start
             if step + 1 in snapshot_at:
                 trainer.snapshots.append({"step": step + 1, "seconds": round(trainer.seconds, 2),
