@@ -20,6 +20,8 @@ from typing import Any, Generic, TypeVar
 
 from tqdm import tqdm
 
+from eat.ray_runtime import ray_session
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -53,9 +55,7 @@ def map_clips(fn: Callable[[T], R], items: Sequence[T], *, desc: str, workers: i
     if workers == 1:
         return [Outcome(item, *_call(fn, item)) for item in tqdm(items, desc=desc, unit="clip", mininterval=10)]
 
-    import ray
-
-    from eat.ray_runtime import ray_session
+    import ray  # local: Ray is heavy and one worker runs without it
 
     with ray_session(address=address, num_cpus=workers or None):
         remote = ray.remote(num_cpus=num_cpus_per_task, max_retries=SYSTEM_RETRIES)(_call)

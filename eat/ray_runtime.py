@@ -91,7 +91,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     If Ray is already initialised in this process (an enclosing session, or a caller's own
     ``ray.init``), that connection is reused and left alone.
     """
-    import ray
+    import ray  # local: Ray is heavy; importing this module must stay cheap (every stage does)
 
     if ray.is_initialized():
         yield
@@ -120,11 +120,11 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 
 def gpu_available() -> bool:
     """Whether GPU work can be scheduled: the connected Ray cluster has GPUs, else this machine has CUDA."""
-    import ray
+    import ray  # local: see ray_session
 
     if ray.is_initialized():
         return ray.cluster_resources().get("GPU", 0) > 0
-    import torch
+    import torch  # local: seconds to import, and the preprocessing stages that import this module never need it
 
     return torch.cuda.is_available()
 

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from eat.config import RayConfig
+from eat.ray_runtime import LOCAL, gpu_available, ray_session, resolve_address
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,6 @@ def average_gradients(module: torch.nn.Module, world_size: int) -> None:
     """Data parallelism without DDP's wrapper: sum each gradient over workers and divide."""
     if world_size == 1:
         return
-    import torch.distributed as dist
-
     for p in module.parameters():
         if p.grad is not None:
             dist.all_reduce(p.grad)
@@ -82,7 +82,7 @@ def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
 
 def resume_state(config: dict[str, Any]) -> dict[str, Any] | None:
     """Inside a worker: the state to continue from (Ray's own restored checkpoint, else the driver's pick)."""
-    import ray.train
+    import ray.train  # local: Ray is heavy and only runs inside training
 
     resume = ray.train.get_checkpoint()
     if resume is not None:
@@ -95,7 +95,7 @@ def resume_state(config: dict[str, Any]) -> dict[str, Any] | None:
 
 def report(state: dict[str, Any], metrics: dict[str, Any], rank: int) -> None:
     """Report ``metrics`` and (rank 0) ``state`` as a Ray Train checkpoint; the peak memory rides along."""
-    import ray.train
+    import ray.train  # local: see resume_state
 
     metrics = {**metrics, "peak_rss_mib": peak_rss_mib()}
     with tempfile.TemporaryDirectory() as folder:
@@ -118,10 +118,8 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
     :data:`CLUSTER_MAX_FAILURES` on a cluster, where a node can be lost, and 0 on a local Ray, where a
     restart could only repeat a deterministic failure.
     """
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig  # local: see resume_state
     from ray.train.torch import TorchTrainer
-
-    from eat.ray_runtime import LOCAL, gpu_available, ray_session, resolve_address
 
     run_dir = storage / name
     resume_from, resume_step = latest_checkpoint(run_dir, digest)

@@ -53,7 +53,7 @@ def _local_fid_weights(path: Path):
 
 def inception_fid(weights_folder: Path | str | None = None) -> FeatureSpace:
     """The standard FID network; raises :class:`~eat.weights.WeightsError` naming the file when it is absent."""
-    from pytorch_fid.inception import InceptionV3
+    from pytorch_fid.inception import InceptionV3  # local: about a second to import, only FID needs it
 
     with _local_fid_weights(resolve("inception_fid", weights_folder)):
         net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True).eval()

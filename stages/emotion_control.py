@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from eat.adapt.checkpoint import load_emotional_model
+from eat.adapt.clip_edit import clip_status
+from eat.adapt.control import first_frames, intensity_response, interpolation_strip, save_png
+from eat.adapt.heldout import heldout_clips
 from eat.config import load_params
+from eat.emotion.train import load_emotion_classifier
+from eat.io.atomic import write_text_atomic
+from eat.latent.pca import ExpressionBasis
 from stages.cli import run_stage
 
 
@@ -26,13 +33,6 @@ def main() -> int:
     args = parser.parse_args()
 
     def body() -> None:
-        from eat.adapt.checkpoint import load_emotional_model
-        from eat.adapt.control import first_frames, intensity_response, interpolation_strip, save_png
-        from eat.adapt.heldout import heldout_clips
-        from eat.emotion.train import load_emotion_classifier
-        from eat.io.atomic import write_text_atomic
-        from eat.latent.pca import ExpressionBasis
-
         params = load_params(args.params)
         cfg, half = params.emotion_control, params.signal.window_frames // 2
         basis = ExpressionBasis.load(args.pca, params.latent.pca_components)
@@ -45,8 +45,6 @@ def main() -> int:
                  Path(args.strip))
         response = intensity_response(model, clips, load_emotion_classifier(args.emotion_classifier),
                                       np.asarray(cfg.intensities), params.seed, half)
-        from eat.adapt.clip_edit import clip_status
-
         summary = {"clip_edit": clip_status(),   # zero-shot text editing: a number only with CLIP weights
                    "clips": len(clips), "frames_per_clip": cfg.clip_frames, "intensities": cfg.intensities,
                    "strip": {"from": cfg.start, "to": cfg.end, "uid": clips[0].uid},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from eat.config import load_params
 from eat.io.atomic import write_text_atomic
+from eat.user_study.assemble import assemble, default_methods
 from stages.cli import run_stage
 
 
@@ -39,8 +40,6 @@ def main() -> int:
 
     def body() -> None:
         if args.command == "assemble":
-            from eat.user_study.assemble import assemble, default_methods
-
             methods = default_methods(args.videos_root, args.baselines)
             for spec in args.method:
                 name, sep, folder = spec.partition("=")
@@ -52,7 +51,7 @@ def main() -> int:
             print(f"user study {s['study_id']}: {len(s['methods'])} methods × {s['videos_per_method']} videos "
                   f"-> {args.out}/index.html" + "".join(f"\n  note: {n}" for n in s["notes"]))
         else:
-            from eat.user_study.ratings import table2, to_markdown
+            from eat.user_study.ratings import table2, to_markdown  # local: scipy.stats, only this subcommand
 
             table = table2(args.ratings, args.key)
             write_text_atomic(Path(args.out) / "table2.json", json.dumps(table, indent=2) + "\n")

@@ -86,7 +86,7 @@ def deepspeech_input(samples: np.ndarray) -> np.ndarray:
 
 def _tensorflow() -> Any:
     try:
-        import tensorflow.compat.v1 as tf
+        import tensorflow.compat.v1 as tf  # local: the optional deepspeech extra
     except ImportError as err:
         raise SpeechBackendUnavailable(
             "audio_features.speech_backend is 'deepspeech' but TensorFlow is not installed: run "

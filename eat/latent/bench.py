@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from eat.config import Params, deep_merge, parse_params, read_yaml
 from eat.latent.data import Batch
@@ -84,8 +85,6 @@ def _train_step(params: Params, forward_only: bool = False):
 def flop_split(params: Params) -> dict:
     """GFLOP of one training step (forward + backward, counted by torch's FlopCounterMode) and each box's share
     of the forward pass (backward ops are not reliably attributed to modules; they cost about twice the forward)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         _train_step(params)()
     total = sum(counter.get_flop_counts().get("Global", {}).values())

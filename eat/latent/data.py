@@ -206,6 +206,8 @@ class Augmentation:
 
     def __call__(self, batch: Batch, rngs: list[np.random.Generator]) -> Batch:
         """Augment each pair ``b`` with its own generator ``rngs[b]`` (so the draw does not depend on sharding)."""
+        # local: torchvision's transforms add about a second to importing this module (extract_latent, …) and
+        # only training's augmentation needs them
         from torchvision.transforms.v2 import functional as tf
 
         source, driving = batch.source.clone(), batch.driving.clone()

@@ -25,6 +25,7 @@ import matplotlib
 import numpy as np
 import torch
 
+from eat.io.atomic import atomic_path
 from eat.latent.data import FrameBank, neutral_partners, to_tensor
 from eat.latent.losses import face_mask
 from eat.models.keypoints import compose_keypoints
@@ -175,9 +176,7 @@ def _image(t: torch.Tensor) -> np.ndarray:
 
 def save_side_by_side(example: dict, path: Path, title: str, columns: int = 4) -> None:
     """PNG: rows source | driving | generated, ``columns`` driving frames of one held-out clip."""
-    import matplotlib.pyplot as plt
-
-    from eat.io.atomic import atomic_path
+    import matplotlib.pyplot as plt  # local: only this figure needs pyplot
 
     n = min(columns, len(example["driving"]))
     pick = np.linspace(0, len(example["driving"]) - 1, n).round().astype(int)

@@ -23,12 +23,15 @@ from eat.io.hashing import file_sha256
 from eat.io.video import read_frames
 from eat.latent.data import to_tensor
 from eat.models.keypoints import compose_keypoints
+from eat.preprocess.runner import run_per_clip
+from eat.preprocess.stages import finish_stage
 
 BATCH = 64   # frames per forward pass: bounded memory on long clips
 
 
 @lru_cache(maxsize=2)
 def _model(path: str):
+    # local: the trainer pulls torchvision's VGG (about a second) into extract_latent's start-up
     from eat.latent.train import load_inference_model
 
     torch.set_num_threads(1)
@@ -67,9 +70,6 @@ def extract_clip(row: dict, out_dir: Path, model: str, size: int) -> dict:
 def extract_latent(params: Params, pose_table: Path | str, model: Path | str, out_dir: Path | str,
                    table_out: Path | str) -> pd.DataFrame:
     """Run :func:`extract_clip` over every clip of ``pose_table``; write the index and the quarantine."""
-    from eat.preprocess.runner import run_per_clip
-    from eat.preprocess.stages import finish_stage
-
     work = partial(extract_clip, model=str(model), size=params.signal.image_size)
     settings = {"model": file_sha256(model), "image_size": params.signal.image_size}
     good, bad = run_per_clip("extract_latent", pd.read_parquet(pose_table), work, Path(out_dir),

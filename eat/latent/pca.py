@@ -99,7 +99,7 @@ def _expressions(paths: list[str]) -> np.ndarray:
 
 
 def _plot(ratios: np.ndarray, n: int, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: only this figure needs pyplot
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = np.arange(1, len(ratios) + 1)

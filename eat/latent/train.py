@@ -32,16 +32,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eat import ray_train
 from eat.config import LatentConfig, LatentTrainConfig, OptimConfig, Params, read_yaml
+from eat.io.atomic import write_text_atomic
 from eat.io.hashing import file_sha256, settings_digest
 from eat.io.reproducible import reproducible_torch
 from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.data import Augmentation, FrameBank, PairSampler, groundtruth_head_pose, load_bank, make_batch
+from eat.latent.evaluate import evaluate, save_side_by_side
 from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
 from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
+from eat.ray_runtime import ray_session
 from eat.ray_train import peak_rss_mib
 
 log = logging.getLogger(__name__)
@@ -109,11 +113,9 @@ class Trainer:
 
 def train_worker(config: dict[str, Any]) -> None:
     """Ray Train loop of one worker; ``config`` is built by :func:`fit`."""
-    import ray
+    import ray  # local: Ray is heavy and only the training workers need it
     import ray.train
     import ray.train.torch
-
-    from eat import ray_train
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -168,10 +170,7 @@ def train_worker(config: dict[str, Any]) -> None:
 
 def fit(params: Params, mode: str, bank: FrameBank, storage: Path, init: Path | None = None) -> dict[str, Any]:
     """Run (or resume) Ray Train for one variant, from ``init``'s weights if given; returns rank 0's final state."""
-    import ray
-
-    from eat import ray_train
-    from eat.ray_runtime import ray_session
+    import ray  # local: see train_worker
 
     cfg = params.latent_train
     with ray_session(params.ray.address, num_cpus=max(params.ray.workers, cfg.num_workers * cfg.threads_per_worker)):
@@ -247,9 +246,6 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
     ``metrics.json`` holds only deterministic numbers (DVC compares them across runs); wall
     time and peak memory go to ``timing.json`` beside it.
     """
-    from eat.io.atomic import write_text_atomic
-    from eat.latent.evaluate import evaluate, save_side_by_side
-
     if mode not in MODES:
         raise ValueError(f"unknown latent variant {mode!r}: expected one of {', '.join(MODES)}")
     start = time.perf_counter()

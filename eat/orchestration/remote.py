@@ -32,6 +32,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvc.config import Config, RemoteConfigError
+from dvc.exceptions import CheckoutError, DvcException, FileTransferError
+from dvc.lock import LockError
+from dvc.logger import set_loggers_level
+from dvc.repo import Repo
+
 ENV = "EAT_DVC_REMOTE"
 DEFAULT_NAME = "eat-default"
 ENV_NAME = "eat-env"
@@ -81,8 +87,6 @@ def default_folder(env: Mapping[str, str] | None = None) -> Path:
 
 def resolve(root: Path, env: Mapping[str, str] | None = None) -> Remote:
     """The remote ``make push`` / ``make pull`` use in the DVC project at ``root`` (see the module's doc)."""
-    from dvc.config import Config
-
     env = os.environ if env is None else env
     config = Config(dvc_dir=str(Path(root) / ".dvc"))
     remotes = config["remote"]
@@ -106,9 +110,6 @@ def resolve(root: Path, env: Mapping[str, str] | None = None) -> Remote:
 @contextmanager
 def _open(root: Path, remote: Remote, verbose: bool) -> Iterator:
     """The DVC repository at ``root`` with ``remote`` as its default; DVC's log hushed unless ``verbose``."""
-    from dvc.logger import set_loggers_level
-    from dvc.repo import Repo
-
     with set_loggers_level(logging.INFO if verbose else logging.CRITICAL), \
             Repo(str(root), config=remote.overrides()) as repo:
         yield repo
@@ -214,10 +215,6 @@ def _first_line(exc: BaseException) -> str:
 
 def push(root: Path, remote: Remote, verbose: bool = False) -> list[str]:
     """Send the workspace's cached outputs to ``remote``; returns the summary lines or raises RemoteError."""
-    from dvc.config import RemoteConfigError
-    from dvc.exceptions import DvcException
-    from dvc.lock import LockError
-
     with _open(root, remote, verbose) as repo:
         try:
             count = repo.push(remote=remote.name)
@@ -254,9 +251,6 @@ def pull(root: Path, remote: Remote, verbose: bool = False) -> list[str]:
 
     A local folder that does not exist stops before DVC starts. When DVC fails, each needed file is looked
     up in the local cache and on the remote, and the message names the ones neither has."""
-    from dvc.exceptions import CheckoutError, DvcException, FileTransferError
-    from dvc.lock import LockError
-
     if remote.is_local and not remote.folder.is_dir():
         raise RemoteError(f"pull from {remote} failed: that folder does not exist, so nothing was ever pushed "
                           f"there; run `make push` in the clone that has the run, or set {ENV} to the remote "

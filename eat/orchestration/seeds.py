@@ -39,6 +39,8 @@ from typing import Any
 import yaml
 
 from eat.config import ConfigError
+from eat.orchestration.dag import plan
+from eat.orchestration.runner import stage_env
 from eat.orchestration.verify import (
     DEFAULT_CONFIG,
     MISSING,
@@ -76,7 +78,6 @@ def dvc_command() -> str:
 
 def dvc_env() -> dict[str, str]:
     """This venv first on PATH (stages call ``python``), DVC analytics off."""
-    from eat.orchestration.runner import stage_env
     return stage_env()
 
 
@@ -196,8 +197,6 @@ def criterion_files(entry: Mapping[str, Any]) -> set[str]:
 
 def target_outputs(root: Path, targets: Sequence[str]) -> set[str]:
     """Paths (relative to ``root``) that the target stages write, metrics files included."""
-    from eat.orchestration.dag import plan
-
     return {path for stage in plan(root, targets) if stage.name in targets for path in stage.paths}
 
 

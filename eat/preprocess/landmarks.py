@@ -27,6 +27,8 @@ from typing import Protocol
 
 import numpy as np
 
+from eat.weights import REGISTRY, resolve
+
 # iBUG-68 index → MediaPipe Face Mesh vertex(es). Jaw 0–16, brows 17–26, nose 27–35,
 # eyes 36–47 (36–41 the subject's right eye, on the image left), lips 48–67.
 MEDIAPIPE_TO_IBUG68: tuple[tuple[int, ...], ...] = (
@@ -89,7 +91,7 @@ class FaceFinder:
 
     def __init__(self, min_confidence: float = 0.5, min_tile: int = MIN_TILE) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")
-        import mediapipe as mp
+        import mediapipe as mp  # local: slow to import, only the MediaPipe backend needs it, and after GLOG is set
 
         self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
                                                                    min_detection_confidence=min_confidence)
@@ -139,7 +141,7 @@ def mesh_region(box: np.ndarray) -> np.ndarray:
 
 def region_landmarks(mesh: LandmarkDetector, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """(68, 2) landmarks in image pixels of the face in ``box``, by ``mesh`` on the region around it."""
-    from eat.preprocess.crop_align import crop
+    from eat.preprocess.crop_align import crop  # local: crop_align imports this module (cycle)
 
     region = mesh_region(box)
     found = mesh(crop(image, region, MESH_SIZE))
@@ -169,7 +171,7 @@ class MediaPipeDetector:
 
     def __init__(self, static: bool = False, fallback: bool = True) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging is noisy and not actionable
-        import mediapipe as mp
+        import mediapipe as mp  # local: see FaceFinder
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=2,
                                                       refine_landmarks=False, min_detection_confidence=0.5,
@@ -238,20 +240,18 @@ class FanDetector:
     """face-alignment 2D-FAN + S3FD from local weights (crop_align.fan_weights or $EAT_WEIGHTS_DIR)."""
 
     def __init__(self, weights_folder: str) -> None:
-        from eat.weights import resolve
-
         folder = resolve("fan_2d", weights_folder or None).parent
         resolve("s3fd", folder)
         # face-alignment loads through torch.hub's cache: point it at the folder holding the checked files.
         hub = folder / "hub"
         (hub / "checkpoints").mkdir(parents=True, exist_ok=True)
         for name in ("fan_2d", "s3fd"):
-            from eat.weights import REGISTRY
-
             link = hub / "checkpoints" / REGISTRY[name].filename
             if not link.exists():
                 link.symlink_to(folder / REGISTRY[name].filename)
         os.environ["TORCH_HOME"] = str(folder)
+        # local: face-alignment and torch take seconds to import, only this optional backend needs them, and
+        # TORCH_HOME must be set first
         import face_alignment
         import torch
 

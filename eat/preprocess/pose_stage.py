@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from eat.io.atomic import atomic_path
+from eat.preprocess.head_pose import estimate_pose
 
 POSE_SMOOTH_FRAMES = 3  # a 120 ms moving average at 25 fps removes landmark jitter, keeps nods
 
@@ -19,8 +20,6 @@ def frame_landmarks(arrays_path: str, size: int) -> np.ndarray:
 
 
 def pose_clip(row: dict, out_dir: Path, size: int) -> dict:
-    from eat.preprocess.head_pose import estimate_pose
-
     landmarks = frame_landmarks(row["aligned_arrays"], size)
     pose = estimate_pose(landmarks, int(row["width"]), int(row["height"]), POSE_SMOOTH_FRAMES)
     if len(pose) != row["n_frames"]:

@@ -11,6 +11,7 @@ stale output behind. Files of clips that left the input table are removed.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 def code_digest(modules: Iterable[str]) -> str:
     """Hash of the source files of the given modules (what a stage's outputs depend on besides data)."""
-    import importlib
-
     h = hashlib.sha256()
     for name in sorted(modules):
         module = importlib.import_module(name)

@@ -34,6 +34,8 @@ def build_report(reports_dir: Path | str = "reports", out_dir: Path | str | None
     note = None
     if shares is None and paper_profile is not None:
         try:
+            # local: shares pulls torch and the networks (a second of start-up the other tables do not need), and
+            # a broken model file then fails here, inside the try, not at import
             from eat.report.shares import paper_profile_shares
 
             shares = paper_profile_shares(params_path, paper_profile)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from eat.config import deep_merge, parse_params, read_yaml
+from eat.models.adaptation import ExpressionNetworks, parameter_shares
+from eat.models.keypoint_detector import KeypointDetector
+from eat.models.repos_net import RePosNet
+
 
 def paper_profile_shares(params_path: Path | str = "params.yaml",
                          overlay_path: Path | str = "configs/paper.yaml") -> dict[str, float]:
     """``{mapper, edn, eam, adaptation: percent, total_parameters, adaptation_parameters}`` at the paper profile."""
-    import torch
-
-    from eat.config import deep_merge, parse_params, read_yaml
-    from eat.models.adaptation import ExpressionNetworks, parameter_shares
-    from eat.models.keypoint_detector import KeypointDetector
-    from eat.models.repos_net import RePosNet
-
     params = parse_params(deep_merge(read_yaml(params_path), read_yaml(overlay_path)), overlay_path)
     with torch.device("meta"):
         expression = ExpressionNetworks.from_params(params)

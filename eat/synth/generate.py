@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -194,8 +195,6 @@ def generate(params: Params, out: Path | str) -> pd.DataFrame:
         for spec in tqdm(todo, desc="synth", unit="clip", mininterval=10):
             write_clip(spec, params.seed, out, cfg.crf)
     else:
-        import multiprocessing
-
         with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(write_clip, s, params.seed, out, cfg.crf) for s in todo]
             for fut in tqdm(futures, desc="synth", unit="clip", mininterval=10):

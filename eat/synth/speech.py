@@ -195,7 +195,7 @@ class _RawEvent:
 def _library() -> tuple[bytes, Path]:
     """The libespeak-ng image and its data folder, read once per process."""
     try:
-        import espeakng_loader
+        import espeakng_loader  # local: its absence becomes the RuntimeError below (tests/test_speech_visemes.py)
     except ImportError as err:
         raise RuntimeError("eSpeak NG is missing: install the espeakng-loader package") from err
     library, data = Path(espeakng_loader.get_library_path()), Path(espeakng_loader.get_data_path())
