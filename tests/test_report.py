@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from eat.report.build import build_report
-from eat.report.paper_numbers import PaperNumbers
+from eat.report.paper_numbers import PAPER_NUMBERS, PaperNumbers
 from eat.report.table_model import NO_COMPARISON
+from eat.report.tables import PAPER_LABELS
 from tests.conftest import REPO
 from tests.report_fixture import FACELESS, MISSING, write, write_fixture
 
@@ -46,6 +47,42 @@ def test_paper_numbers_file_is_complete():
     assert paper.get("T5", "no_prompt", "Sync") == 8.12 and paper.get("T6", "loss_per_lat", "Sync") == 5.66
     assert paper.get("T7", "baseline_avct", "contempt") == 10.08 and paper.get("T8", "edn_random", "Acc_emo") == 76
     assert paper.rows("T8") == ["edn_random", "eat"]
+
+
+def test_every_paper_number_is_shown_in_its_table(tmp_path):
+    """paper_numbers.yaml names only rows the builders know (models of params.yaml, the paper's rows of
+    PAPER_LABELS), and each of its numbers — replaced by a distinct sentinel — is shown in its table, in the row
+    (Table 7: the column) of its name; ours is empty for a paper-only row, and no Δ is given without ours. With
+    nothing under not_recorded, no table says that something is not recorded."""
+    data = yaml.safe_load(PAPER_NUMBERS.read_text())
+    for i, entry in enumerate(data["numbers"]):
+        entry["value"] = 1000.0 + i
+    data["not_recorded"] = {}
+    sentinels = tmp_path / "paper_numbers.yaml"
+    sentinels.write_text(yaml.safe_dump(data))
+    paper = PaperNumbers.load(sentinels)
+    models = {"pretrain", "ground_truth", *yaml.safe_load((REPO / "params.yaml").read_text())["adaptation_variants"]}
+    known = {"T3": {"osfv", "enhanced"}, "F6": {"paper_profile"}}
+    for table in {t for t, _, _ in paper.values}:
+        assert set(paper.rows(table)) <= known.get(table, models | set(PAPER_LABELS)), table
+    reports = write_fixture(tmp_path)
+    report = build_report(reports, params_path=tmp_path / "params.yaml", baselines_dir=None, repo=tmp_path,
+                          dvc_lock=tmp_path / "dvc.lock", paper_numbers=sentinels, shares=SHARES)
+    tables = {"F6" if t.id == "F6_numbers" else t.id: t for t in report.tables}
+    assert set(tables) >= {"T1_MEAD", "T1_LRW", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "F6"}
+    for (table, row, _), value in paper.values.items():
+        t = tables[table]
+        if table == "T7":
+            i = [c.key for c in t.columns].index(row)
+            shown = [r.cells[i].paper for r in t.rows]
+        else:
+            shown = [c.paper for c in next(r for r in t.rows if r.key == row).cells]
+        assert value in shown, (table, row)
+    for t in tables.values():
+        assert t.has_paper, t.id
+        assert all(c.diff is None for r in t.rows for c in r.cells if c.ours is None), t.id
+        assert all(c.ours is None for r in t.rows if r.label.endswith("(paper only)") for c in r.cells), t.id
+        assert not any(n.startswith("Paper value not recorded") for n in t.notes), t.id
 
 
 def test_table1_is_ours_beside_the_paper(built):

@@ -96,6 +96,12 @@ def paper_only_rows(table_id: str, paper: PaperNumbers, covered: set[str], colum
     return rows, [f"{', '.join(names)}: {why}" for why, names in reasons.items()]
 
 
+def not_recorded_notes(paper: PaperNumbers, table_id: str) -> list[str]:
+    """The note naming what the paper does not give for ``table_id`` (none where the file names nothing)."""
+    items = paper.not_recorded.get(table_id)
+    return [f"Paper value not recorded here for: {'; '.join(items)}."] if items else []
+
+
 def _resolve(metric: Metric, results: RunResults, models: Sequence[str], dataset: str) -> tuple[str, str, bool]:
     """The first key of ``metric`` any of ``models`` reports (else the paper's own name)."""
     for key, name, comparable in metric.keys:
@@ -156,8 +162,8 @@ def metric_table(table_id: str, title: str, results: RunResults, paper: PaperNum
     table = Table(table_id, title, columns, out_rows, caption, extra, for_table(flags, table_id))
     if not table.has_paper:
         table.notes.insert(0, NOT_RECORDED)
-    elif table_id in paper.not_recorded:
-        table.notes.insert(0, f"Paper value not recorded here for: {'; '.join(paper.not_recorded[table_id])}.")
+    else:
+        table.notes[:0] = not_recorded_notes(paper, table_id)
     return table
 
 
@@ -226,7 +232,7 @@ def table7(results: RunResults, paper: PaperNumbers, flags: list[Flag]) -> Table
                       n=results.acc_clips(m, "MEAD", None if e == "average" else e))
                  for v, m in zip(values, models, strict=True)]
         rows.append(Row(e, e, cells + [Cell(None, paper.get("T7", k, e), counted=True) for k in paper_only]))
-    notes = [f"Paper value not recorded here for: {'; '.join(paper.not_recorded.get('T7', []))}."]
+    notes = not_recorded_notes(paper, "T7")
     notes += [f"{label(m)}: {n}" for m in models if (n := _missing_note(results, m))]
     reasons: dict[str, list[str]] = {}
     for k, c in zip(paper_only, columns[len(models):], strict=True):
@@ -284,8 +290,7 @@ def table3(results: RunResults, paper: PaperNumbers, flags: list[Flag]) -> Table
                  "docs/paper_notes.md §7) is shown beside our face-region PSNR from a neutral source, without Δ: "
                  "another crop and resolution.",
                  "M-LMD, F-LMD, Sync and Acc_emo of the paper's Table 3 are not measured by train_latent "
-                 "(reconstruction PSNR only): the paper's values only.",
-                 f"Paper value not recorded here for: {'; '.join(paper.not_recorded.get('T3', []))}."]
+                 "(reconstruction PSNR only): the paper's values only.", *not_recorded_notes(paper, "T3")]
     return Table("T3", "Table 3: enhanced latent representation", columns, rows,
                  f"Reconstruction of held-out identities ({clips or '?'} clips) by RePos-Net from the detected "
                  "keypoints, in dB; the source is a frame of the same clip or of a neutral clip of the identity.",
@@ -297,7 +302,7 @@ def table2(results: RunResults, paper: PaperNumbers, flags: list[Flag]) -> Table
     columns = [Column("lipsync", "Lip-sync (1–5)", better=1), Column("quality", "Quality (1–5)", better=1),
                Column("acc_emo", "Acc_emo (%)", better=1)]
     loaded = results.user_study
-    rows, notes = [], [f"Paper value not recorded here for: {'; '.join(paper.not_recorded.get('T2', []))}."]
+    rows, notes = [], not_recorded_notes(paper, "T2")
     methods: dict = {}
     if loaded is None or not loaded.ok:
         notes.append("No ratings collected yet: run `python -m stages.user_study assemble`, collect the raters' "
