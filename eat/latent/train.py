@@ -45,6 +45,7 @@ from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
 from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
+from eat.paths import PAPER_PROFILE
 from eat.ray_runtime import ray_session
 from eat.ray_train import peak_rss_mib
 
@@ -237,7 +238,7 @@ def recipe_deviations(cfg: LatentTrainConfig, paper_profile: Path | str | None) 
 
 def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Path | str,
                  reports_dir: Path | str, init: Path | str | None = None,
-                 paper_profile: Path | str | None = "configs/paper.yaml") -> dict[str, Any]:
+                 paper_profile: Path | str | None = PAPER_PROFILE) -> dict[str, Any]:
     """Stage ``train_latent@<mode>``: train or resume, save ``model.pt``, log, held-out metrics and figures.
 
     ``init``: a ``model.pt`` to start from (the enhanced variant refines the trained osfv one, as the
