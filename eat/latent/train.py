@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 MODES = ("osfv", "enhanced")
 INFERENCE_PARTS = ("kp_detector", "he_estimator", "generator")
-MIN_VGG_INPUT = 16   # VGG19 halves the image 4 times before relu5_1
 
 
 def run_digest(params: Params, mode: str, bank: FrameBank, init: Path | None) -> str:
@@ -252,9 +251,6 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
     start = time.perf_counter()
     out_dir, reports_dir = Path(out_dir), Path(reports_dir)
     cfg, size, aligned = params.latent_train, params.signal.image_size, params.crop_align.size
-    if size * min(cfg.pyramid_scales) < MIN_VGG_INPUT:
-        raise ValueError(f"latent_train.pyramid_scales: the smallest scale gives {size * min(cfg.pyramid_scales):g} px "
-                         f"images at signal.image_size {size}; VGG19 needs at least {MIN_VGG_INPUT} px (it pools 16×)")
     train_clips, held_clips = training_tables(pose_table)
     bank = load_bank(train_clips, size, aligned)
     if cfg.headpose_labels == "groundtruth":
