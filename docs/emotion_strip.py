@@ -18,7 +18,8 @@ import soundfile as sf
 from skimage.data import astronaut
 
 from eat.config import EMOTIONS, load_params
-from eat.generate.pipeline import DEFAULT_CHECKPOINT, Generator, Request, generate
+from eat.generate.pipeline import Generator, Request, generate
+from eat.paths import EAT_MODEL
 from eat.synth.speech import synthesize
 
 SENTENCE = "She had your dark suit in greasy wash water all year."
@@ -32,7 +33,7 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--checkpoint", type=Path, default=EAT_MODEL)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--videos", default="reports/generate/emotions")
     parser.add_argument("--out", default="docs/img/emotions.png")

@@ -25,6 +25,7 @@ from eat.config import load_params
 from eat.io.atomic import write_text_atomic
 from eat.io.media import write_audio, write_video
 from eat.parallel import map_clips
+from eat.paths import BENCH, POSE_TABLE
 from eat.preprocess.crop_align import crop_align_clip
 from eat.preprocess.normalise import normalise_clip
 from eat.preprocess.pose_stage import pose_clip
@@ -69,7 +70,7 @@ def bench_preprocess(params_path: str, n_clips: int = 24) -> dict:
     2-worker runs share one Ray session started (and warmed up) before timing.
     """
     params = load_params(params_path)
-    table = pd.read_parquet("data/features/pose.parquet")
+    table = pd.read_parquet(POSE_TABLE)
     rows = table[table.dataset == "MEAD"].head(n_clips).to_dict("records")
     frames = sum(r["n_frames"] for r in rows)
     t0 = time.perf_counter()
@@ -122,7 +123,7 @@ BENCHMARKS: dict[str, Callable[[str], dict]] = {"synth": bench_synth, "preproces
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="reports/bench")
+    parser.add_argument("--out", type=Path, default=BENCH)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help=f"any of {', '.join(BENCHMARKS)}")
     args = parser.parse_args()

@@ -22,11 +22,10 @@ import traceback
 from pathlib import Path
 
 from eat.config import EMOTIONS
+from eat.paths import EAT_MODEL, OFFICIAL_MODELS, PAPER_PROFILE, PCA, SPEECH_RECOGNIZER_MODEL
 
-DEFAULT_PROFILE_FOR_IMPORT = "configs/paper.yaml"
 
-
-def _load_params(path: str, profile: str | None = None):
+def _load_params(path: str, profile: Path | str | None = None):
     from eat.config import deep_merge, parse_params, read_yaml
 
     data = read_yaml(path)
@@ -36,13 +35,11 @@ def _load_params(path: str, profile: str | None = None):
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    from eat.generate.pipeline import DEFAULT_CHECKPOINT, DEFAULT_RECOGNIZER
-
-    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
+    p.add_argument("--checkpoint", type=Path, default=EAT_MODEL,
                    help="adapted model (train_adaptation's model.pt, or import-official's adaptation/model.pt)")
     p.add_argument("--params", default="params.yaml", help="parameters (model sizes come from the checkpoint)")
-    p.add_argument("--pca", default=None, help="PCA basis folder (default: the checkpoint's, else models/pca)")
-    p.add_argument("--recognizer", default=DEFAULT_RECOGNIZER, help="speech recogniser (ctc backend)")
+    p.add_argument("--pca", default=None, help=f"PCA basis folder (default: the checkpoint's, else {PCA})")
+    p.add_argument("--recognizer", type=Path, default=SPEECH_RECOGNIZER_MODEL, help="speech recogniser (ctc backend)")
     p.add_argument("--pose", default="static", help="static (the photo's pose), natural (gentle seeded head "
                    "motion) or a driving video whose head pose is followed (read upright by its rotation tag; "
                    "shorter than the audio: played back and forth, one frame: held, with a warning)")
@@ -140,10 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("import-official", help="convert the official EAT checkpoints into this project's files")
     i.add_argument("folder", help="folder with the official *.pth.tar files and U_mead.npy / mean_mead.npy")
-    i.add_argument("--out", default="models/official", help="output root (models/ layout: latent/, a2et/, "
+    i.add_argument("--out", type=Path, default=OFFICIAL_MODELS, help="output root (models/ layout: latent/, a2et/, "
                    "adaptation/, pca/)")
     i.add_argument("--params", default="params.yaml")
-    i.add_argument("--profile", default=DEFAULT_PROFILE_FOR_IMPORT, help="sizes of the official networks")
+    i.add_argument("--profile", type=Path, default=PAPER_PROFILE, help="sizes of the official networks")
     i.add_argument("--trust-pickle", action="store_true", help="allow non-tensor pickled objects in the files "
                    "(only for files from a source you trust)")
     i.set_defaults(func=cmd_import_official)

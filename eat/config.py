@@ -3,8 +3,10 @@
 ``params.yaml`` is the single source of run parameters, one section per stage
 (DVC tracks each stage's keys). This module turns it into frozen pydantic
 objects: an unknown key or a value of the wrong type is a :class:`ConfigError`
-that names the file and the dotted key. Profiles (``configs/*.yaml``) are
-partial overlays of the same shape, merged on top with :func:`apply_profile`.
+that names the file and the dotted key, and so is a value that contradicts another
+section (:data:`CROSS_SECTION_CHECKS`: what the models and stages assume of two
+sections together). Profiles (``configs/*.yaml``) are partial overlays of the same
+shape, merged on top with :func:`apply_profile`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ EMOTIONS: tuple[str, ...] = ("angry", "contempt", "disgusted", "fear", "happy", 
 
 # EAMM's MEAD test identities (Ji et al., SIGGRAPH 2022), used by EAT's evaluation (docs/paper_notes.md §6).
 MEAD_TEST_IDENTITIES: tuple[str, ...] = ("M003", "M030", "W009", "W015")
+
+A2ET_POSITIONS = 20
+"""Rows of the sinusoid position table of A2ET and EDN (official ``PositionalEncoding(128, 20)``): at most this many
+tokens, which bounds the window (W + 2 tokens in A2ET) and the prompts (P + 2 tokens in EDN)."""
+
+LOGIT_RATE_HZ = 50
+"""DeepSpeech 0.1.0 emits one logit vector per 20 ms (10 ms MFCC step, BiRNN stride 2); the ctc backend too."""
+
+MIN_VGG_INPUT = 16
+"""Smallest image side the VGG19 perceptual loss takes: it halves the image 4 times before relu5_1."""
 
 
 class ConfigError(ValueError):
@@ -582,13 +594,107 @@ class Params(_Section):
     sync_expert: SyncExpertConfig
     emotion_classifier: EmotionClassifierConfig
 
-    @model_validator(mode="after")
-    def _runs_are_variants(self) -> Params:
-        unknown = [r for r in self.adaptation_runs if r not in self.adaptation_variants]
-        if unknown:
-            raise ValueError(f"adaptation_runs names {unknown}, not in adaptation_variants "
-                             f"({', '.join(self.adaptation_variants)})")
-        return self
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks across sections: each returns one sentence per violation, naming every key involved and why they must
+# agree. The models and stages rely on these; without the checks a contradiction surfaces only when a stage builds
+# its model or features, often hours into `make repro`.
+
+
+def speech_step_errors(signal: SignalConfig, recognizer: SpeechRecognizerConfig) -> list[str]:
+    """The 50 fps speech-logit steps against the video frame (``signal``) and the ctc recogniser's window.
+
+    Shared with :class:`eat.features.config.FeatureParams`, the audio stages' view of the file."""
+    rate, hop = signal.audio_rate, signal.hop_length
+    if rate % LOGIT_RATE_HZ or hop % (rate // LOGIT_RATE_HZ):
+        return [f"signal.audio_rate / {LOGIT_RATE_HZ} ({rate} / {LOGIT_RATE_HZ}) must divide signal.hop_length "
+                f"({hop}): the speech features need a whole number of {LOGIT_RATE_HZ} fps logit steps per video frame"]
+    step, errors = rate // LOGIT_RATE_HZ, []
+    if hop // step % 2:
+        errors.append(f"signal.hop_length / (signal.audio_rate / {LOGIT_RATE_HZ}) = {hop // step} logit steps per "
+                      "video frame must be even: each frame's audio_features.speech_window is centred between two "
+                      "steps")
+    if recognizer.win_length < step or (recognizer.win_length - step) % 2:
+        errors.append(f"speech_recognizer.win_length ({recognizer.win_length}) must be at least signal.audio_rate / "
+                      f"{LOGIT_RATE_HZ} = {step} samples and differ from it by an even number (centred 20 ms steps)")
+    return errors
+
+
+def _speech_steps(p: Params) -> list[str]:
+    return speech_step_errors(p.signal, p.speech_recognizer)
+
+
+def _adaptation_runs(p: Params) -> list[str]:
+    unknown = [r for r in p.adaptation_runs if r not in p.adaptation_variants]
+    return [f"adaptation_runs names {unknown}, not in adaptation_variants ({', '.join(p.adaptation_variants)})"
+            ] if unknown else []
+
+
+def _prompts(p: Params) -> list[str]:
+    """The prompts of the variants that ``adaptation_runs`` trains: deep ones give each A2ET encoder and decoder layer
+    its own prompt (eat/models/a2et.py); EDN reads all of them beside two tokens of its own."""
+    runs = {r: p.adaptation_variants[r] for r in p.adaptation_runs if r in p.adaptation_variants}
+    deep = [r for r, v in runs.items() if v.prompts == "deep"]
+    tokens, errors = p.adaptation.prompt_tokens, []
+    if deep and tokens < max(p.a2et.encoder_layers, p.a2et.decoder_layers):
+        errors.append(f"adaptation.prompt_tokens ({tokens}) must be at least a2et.encoder_layers "
+                      f"({p.a2et.encoder_layers}) and a2et.decoder_layers ({p.a2et.decoder_layers}): the "
+                      f"adaptation_runs {', '.join(deep)} have deep prompts (adaptation_variants.<run>.prompts), "
+                      "one per A2ET layer")
+    if any(v.edn for v in runs.values()) and tokens + 2 > A2ET_POSITIONS:
+        errors.append(f"adaptation.prompt_tokens ({tokens}) + 2 exceeds the {A2ET_POSITIONS} positions of EDN, "
+                      "which has A2ET's encoder and position table (a face token, e0 and the prompts)")
+    return errors
+
+
+def _a2et_inputs(p: Params) -> list[str]:
+    """What A2ET's input layers (eat/models/a2et.py, jdc.py) take of the signal and the speech features."""
+    s, a, errors = p.signal, p.a2et, []
+    if s.window_frames + 2 > A2ET_POSITIONS:
+        errors.append(f"signal.window_frames ({s.window_frames}) + 2 exceeds the {A2ET_POSITIONS} positions of A2ET "
+                      "(a2et): a window's frames, the pose token and the prompt token")
+    if s.n_mels % 2 ** a.audio_down_blocks or s.n_mels < a.audio_channels:
+        errors.append(f"signal.n_mels ({s.n_mels}) must be a multiple of 2^a2et.audio_down_blocks "
+                      f"({2 ** a.audio_down_blocks}) and at least a2et.audio_channels ({a.audio_channels}): A2ET's "
+                      "audio encoder halves the mel axis per block and convolves it into a square audio map")
+    if s.n_mels % 8 or s.n_mels < 32:
+        errors.append(f"signal.n_mels ({s.n_mels}) must be a multiple of 8 and at least 32: A2ET's JDC F0 network "
+                      "(a2et.jdc_channels) pools the mel axis 8×")
+    if p.audio_features.speech_window > 2 ** len(a.speech_channels):
+        errors.append(f"audio_features.speech_window ({p.audio_features.speech_window}) exceeds 2^len(a2et."
+                      f"speech_channels) = {2 ** len(a.speech_channels)}: each stride-2 layer halves the window, "
+                      "which must end as one step per frame")
+    return errors
+
+
+def _emotion_width(p: Params) -> list[str]:
+    if p.latent.emotion_dim == p.a2et.d_model:
+        return []
+    return [f"latent.emotion_dim ({p.latent.emotion_dim}) must equal a2et.d_model ({p.a2et.d_model}): the emotion "
+            "mapper's e0 (a2et.d_model wide) drives RePos-Net's 3D EAM, built latent.emotion_dim wide"]
+
+
+def _sync_windows(p: Params) -> list[str]:
+    cfg = p.sync_expert
+    if cfg.mel_frames == cfg.frames:
+        return []
+    return [f"sync_expert.mel_frames ({cfg.mel_frames}) must equal sync_expert.frames ({cfg.frames}): the mel has "
+            "one frame per video frame (signal.hop_length = signal.audio_rate / signal.fps), and L_sync "
+            "(a2et_train, adaptation_train) gives the expert the mel of the sync_expert.frames frames it renders"]
+
+
+def _perceptual_scales(p: Params) -> list[str]:
+    size = p.signal.image_size
+    return [f"{key}.pyramid_scales: the smallest scale ({min(scales):g}) gives {size * min(scales):g} px images at "
+            f"signal.image_size ({size}); VGG19 needs at least {MIN_VGG_INPUT} px (it pools 16×)"
+            for key, scales in (("latent_train", p.latent_train.pyramid_scales),
+                                ("a2et_train", p.a2et_train.pyramid_scales))   # A2ET's full phase and the adaptation
+            if size * min(scales) < MIN_VGG_INPUT]
+
+
+CROSS_SECTION_CHECKS = (_adaptation_runs, _prompts, _a2et_inputs, _emotion_width, _sync_windows, _perceptual_scales,
+                        _speech_steps)
+"""Each takes validated :class:`Params` and returns its violations; :func:`parse_params` runs them all."""
 
 
 def _format_errors(path: Path | str, err: ValidationError) -> str:
@@ -616,10 +722,15 @@ def read_yaml(path: Path | str) -> dict[str, Any]:
 
 
 def parse_params(data: dict[str, Any], source: Path | str = "params.yaml") -> Params:
+    """Validate every section, then :data:`CROSS_SECTION_CHECKS`; a :class:`ConfigError` lists every violation."""
     try:
-        return Params.model_validate(data)
+        params = Params.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_errors(source, err)) from None
+    errors = [error for check in CROSS_SECTION_CHECKS for error in check(params)]
+    if errors:
+        raise ConfigError("\n".join([f"{source}: sections disagree", *(f"  {e}" for e in errors)]))
+    return params
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

@@ -108,10 +108,14 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         try:
             ray.init(address=target, runtime_env=_RUNTIME_ENV)
         except ConnectionError as exc:
-            raise ConnectionError(
-                f"could not connect to the Ray cluster at {target!r} (from the argument or ${ADDRESS_ENV}): {exc}. "
-                f"Start one with `ray start --head`, fix the address, or unset {ADDRESS_ENV} to use a local Ray."
-            ) from exc
+            if os.environ.get(ADDRESS_ENV):     # it won over ray.address (resolve_address)
+                source = f"${ADDRESS_ENV}, which overrides ray.address"
+                fix = f"fix ${ADDRESS_ENV}, or unset it to use ray.address"
+            else:
+                source = f"ray.address, ${ADDRESS_ENV} being unset"
+                fix = f"or fix ray.address ({LOCAL}: a Ray on this machine)"
+            raise ConnectionError(f"could not connect to the Ray cluster at {target!r} (from {source}): {exc}. "
+                                  f"Start one with `ray start --head`, {fix}.") from exc
     try:
         yield
     finally:

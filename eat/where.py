@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from eat.paths import SYNTH_SUMMARY
 
 
 def main() -> None:
-    summary = Path("reports/synth/summary.json")
     print("\nOutputs:")
-    if summary.exists():
-        s = json.loads(summary.read_text())
+    if SYNTH_SUMMARY.exists():
+        s = json.loads(SYNTH_SUMMARY.read_text())
         print(f"  embedded dataset : data/synth/  ({s['clips']} clips, {s['frames']} frames, "
               f"{s['bytes'] / 2**20:.1f} MiB)")
         print("  ground truth     : data/synth/groundtruth/{clips,frames,phones}.parquet")

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
+from eat import paths
 from eat.config import ConfigError
 from eat.features.config import load_feature_params
 from eat.features.extract import extract_audio_features
@@ -17,13 +19,13 @@ from eat.io.atomic import write_text_atomic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--normalised", default="data/interim/normalised.parquet")
-    parser.add_argument("--recognizer", default="models/speech_recognizer/model.pt",
+    parser.add_argument("--normalised", type=Path, default=paths.NORMALISED_TABLE)
+    parser.add_argument("--recognizer", type=Path, default=paths.SPEECH_RECOGNIZER_MODEL,
                         help="checkpoint of the ctc backend (speech_backend: ctc)")
-    parser.add_argument("--out", default="data/features/audio", help="<uid>.npz per clip")
-    parser.add_argument("--index", default="data/features/audio.parquet")
-    parser.add_argument("--quarantine", default="data/features/audio_quarantine.parquet")
-    parser.add_argument("--summary", default="reports/audio_features/summary.json")
+    parser.add_argument("--out", type=Path, default=paths.AUDIO_FEATURES, help="<uid>.npz per clip")
+    parser.add_argument("--index", type=Path, default=paths.AUDIO_TABLE)
+    parser.add_argument("--quarantine", type=Path, default=paths.AUDIO_QUARANTINE)
+    parser.add_argument("--summary", type=Path, default=paths.AUDIO_SUMMARY)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eat import paths
 from eat.adapt.checkpoint import load_emotional_model
 from eat.adapt.clip_edit import clip_status
 from eat.adapt.control import first_frames, intensity_response, interpolation_strip, save_png
@@ -22,14 +23,14 @@ from stages.cli import run_stage
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--model", default="models/adaptation/eat/model.pt")
-    parser.add_argument("--latent-table", default="data/features/latent.parquet")
-    parser.add_argument("--audio-table", default="data/features/audio.parquet")
-    parser.add_argument("--latent-model", default="models/latent/enhanced/model.pt")
-    parser.add_argument("--pca", default="models/pca")
-    parser.add_argument("--emotion-classifier", default="models/emotion_classifier/model.pt")
-    parser.add_argument("--strip", default="reports/emotion_control/interpolation.png")
-    parser.add_argument("--metrics", default="reports/emotion_control/metrics.json")
+    parser.add_argument("--model", type=Path, default=paths.EAT_MODEL)
+    parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
+    parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
+    parser.add_argument("--latent-model", type=Path, default=paths.LATENT_MODEL)
+    parser.add_argument("--pca", type=Path, default=paths.PCA)
+    parser.add_argument("--emotion-classifier", type=Path, default=paths.EMOTION_CLASSIFIER_MODEL)
+    parser.add_argument("--strip", type=Path, default=paths.EMOTION_CONTROL_STRIP)
+    parser.add_argument("--metrics", type=Path, default=paths.EMOTION_CONTROL_METRICS)
     args = parser.parse_args()
 
     def body() -> None:

@@ -6,7 +6,9 @@ Models: ground_truth, pretrain and params.yaml ``adaptation_runs`` (eat = the pa
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from eat import paths
 from eat.config import load_params
 from eat.evaluation import evaluate_models
 from stages.cli import run_stage
@@ -16,16 +18,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--models", nargs="*", help="default: ground_truth pretrain and every adaptation run")
-    parser.add_argument("--latent-table", default="data/features/latent.parquet")
-    parser.add_argument("--audio-table", default="data/features/audio.parquet")
-    parser.add_argument("--latent-model", default="models/latent/enhanced/model.pt")
-    parser.add_argument("--pca", default="models/pca")
-    parser.add_argument("--a2et", default="models/a2et/full/model.pt")
-    parser.add_argument("--adaptation", default="models/adaptation", help="folder of the variants' model.pt")
-    parser.add_argument("--sync-expert", default="models/sync_expert/model.pt")
-    parser.add_argument("--emotion-classifier", default="models/emotion_classifier/model.pt")
-    parser.add_argument("--baselines", default="data/baselines", help="<method>/<uid>.mp4: other methods' videos")
-    parser.add_argument("--out", default="reports/evaluate", help="<model>/metrics.json, per-clip tables, videos")
+    parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
+    parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
+    parser.add_argument("--latent-model", type=Path, default=paths.LATENT_MODEL)
+    parser.add_argument("--pca", type=Path, default=paths.PCA)
+    parser.add_argument("--a2et", type=Path, default=paths.A2ET_MODEL)
+    parser.add_argument("--adaptation", type=Path, default=paths.ADAPTATION, help="folder of the variants' model.pt")
+    parser.add_argument("--sync-expert", type=Path, default=paths.SYNC_EXPERT_MODEL)
+    parser.add_argument("--emotion-classifier", type=Path, default=paths.EMOTION_CLASSIFIER_MODEL)
+    parser.add_argument("--baselines", type=Path, default=paths.BASELINES,
+                        help="<method>/<uid>.mp4: other methods' videos")
+    parser.add_argument("--out", type=Path, default=paths.EVALUATE,
+                        help="<model>/metrics.json, per-clip tables, videos")
     args = parser.parse_args()
 
     def body() -> None:

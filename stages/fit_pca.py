@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from eat import paths
 from eat.config import load_params
 from eat.latent.pca import fit_pca
 from stages.cli import run_stage
@@ -13,9 +15,9 @@ from stages.cli import run_stage
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--latent-table", default="data/features/latent.parquet")
-    parser.add_argument("--out", default="models/pca")
-    parser.add_argument("--reports", default="reports/pca")
+    parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
+    parser.add_argument("--out", type=Path, default=paths.PCA)
+    parser.add_argument("--reports", type=Path, default=paths.PCA_REPORTS)
     args = parser.parse_args()
 
     def body() -> None:

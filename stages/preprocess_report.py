@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eat import paths
 from eat.config import load_params
 from eat.io.atomic import write_text_atomic
 from eat.preprocess.evaluate import evaluate
@@ -18,9 +19,9 @@ STAGES = ("ingest", "normalise", "crop_align", "pose")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--interim", type=Path, default=Path("data/interim"))
-    parser.add_argument("--features", type=Path, default=Path("data/features"))
-    parser.add_argument("--out", type=Path, default=Path("reports/preprocess"))
+    parser.add_argument("--interim", type=Path, default=paths.INTERIM)
+    parser.add_argument("--features", type=Path, default=paths.FEATURES)
+    parser.add_argument("--out", type=Path, default=paths.PREPROCESS_REPORTS)
     args = parser.parse_args()
     params = load_params(args.params)
     final = pd.read_parquet(args.features / "pose.parquet")

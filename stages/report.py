@@ -4,19 +4,22 @@ paper's numbers → reports/paper.md, paper.tex, index.html, paper.json, figures
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from eat import paths
 from eat.report.build import build_report
 from stages.cli import run_stage
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reports", default="reports", help="folder the pipeline's metric files are read from")
+    parser.add_argument("--reports", type=Path, default=paths.REPORTS,
+                        help="folder the pipeline's metric files are read from")
     parser.add_argument("--out", default=None, help="where the report is written (default: --reports)")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--paper-profile", default="configs/paper.yaml",
+    parser.add_argument("--paper-profile", type=Path, default=paths.PAPER_PROFILE,
                         help="overlay at which Fig. 6's parameter shares are computed")
-    parser.add_argument("--baselines", default="data/baselines",
+    parser.add_argument("--baselines", type=Path, default=paths.BASELINES,
                         help="folder of baseline methods (<method>/<uid>.mp4); their rows read "
                              "reports/evaluate/baseline_<method>/metrics.json")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eat import paths
 from eat.config import load_params
 from eat.io.atomic import write_text_atomic
 from eat.synth.generate import generate
@@ -19,8 +20,8 @@ from eat.synth.preview import contact_sheet, sample_video
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/synth")
-    parser.add_argument("--reports", default="reports/synth")
+    parser.add_argument("--out", type=Path, default=paths.SYNTH)
+    parser.add_argument("--reports", type=Path, default=paths.SYNTH_REPORTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     params = load_params(args.params)

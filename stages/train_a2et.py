@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from eat import paths
 from eat.a2et.train import PHASES, train_a2et
 from eat.config import load_params
 from stages.cli import run_stage
@@ -13,11 +15,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--phase", required=True, choices=PHASES)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--latent-table", default="data/features/latent.parquet")
-    parser.add_argument("--audio-table", default="data/features/audio.parquet")
-    parser.add_argument("--latent-model", default="models/latent/enhanced/model.pt")
-    parser.add_argument("--pca", default="models/pca", help="folder with U_mead.npy and mean_mead.npy")
-    parser.add_argument("--sync-expert", default="models/sync_expert/model.pt")
+    parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
+    parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
+    parser.add_argument("--latent-model", type=Path, default=paths.LATENT_MODEL)
+    parser.add_argument("--pca", type=Path, default=paths.PCA, help="folder with U_mead.npy and mean_mead.npy")
+    parser.add_argument("--sync-expert", type=Path, default=paths.SYNC_EXPERT_MODEL)
     parser.add_argument("--init", default="scratch", help="'scratch' or the phase-1 model.pt")
     parser.add_argument("--out", required=True, help="model.pt and the Ray Train checkpoints (ray/) go here")
     parser.add_argument("--reports", required=True, help="metrics.json, timing.json, train_log.csv, example video")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from eat import paths
 from eat.adapt.train import train_adaptations
 from eat.config import load_params
 from stages.cli import run_stage
@@ -13,16 +15,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--variants", nargs="*", help="default: params.yaml adaptation_runs (eat = the paper)")
-    parser.add_argument("--latent-table", default="data/features/latent.parquet")
-    parser.add_argument("--audio-table", default="data/features/audio.parquet")
-    parser.add_argument("--latent-model", default="models/latent/enhanced/model.pt")
-    parser.add_argument("--pca", default="models/pca")
-    parser.add_argument("--a2et", default="models/a2et/full/model.pt", help="the pretrained A2ET")
-    parser.add_argument("--sync-expert", default="models/sync_expert/model.pt")
-    parser.add_argument("--emotion-classifier", default="models/emotion_classifier/model.pt")
-    parser.add_argument("--out", default="models/adaptation", help="<variant>/model.pt and snapshots.pt")
-    parser.add_argument("--checkpoints", default="models/adaptation_checkpoints", help="Ray Train checkpoints")
-    parser.add_argument("--reports", default="reports/adaptation", help="<variant>/metrics.json, logs, curve.csv")
+    parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
+    parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
+    parser.add_argument("--latent-model", type=Path, default=paths.LATENT_MODEL)
+    parser.add_argument("--pca", type=Path, default=paths.PCA)
+    parser.add_argument("--a2et", type=Path, default=paths.A2ET_MODEL, help="the pretrained A2ET")
+    parser.add_argument("--sync-expert", type=Path, default=paths.SYNC_EXPERT_MODEL)
+    parser.add_argument("--emotion-classifier", type=Path, default=paths.EMOTION_CLASSIFIER_MODEL)
+    parser.add_argument("--out", type=Path, default=paths.ADAPTATION, help="<variant>/model.pt and snapshots.pt")
+    parser.add_argument("--checkpoints", type=Path, default=paths.ADAPTATION_CHECKPOINTS, help="Ray Train checkpoints")
+    parser.add_argument("--reports", type=Path, default=paths.ADAPTATION_REPORTS,
+                        help="<variant>/metrics.json, logs, curve.csv")
     args = parser.parse_args()
 
     def body() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from eat import paths
 from eat.config import load_params
 from eat.emotion.train import train_emotion_classifier
 from stages.cli import run_stage
@@ -12,9 +14,10 @@ from stages.cli import run_stage
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--pose-table", default="data/features/pose.parquet")
-    parser.add_argument("--out", default="models/emotion_classifier", help="model.pt and train_state.pt go here")
-    parser.add_argument("--metrics", default="reports/emotion_classifier/metrics.json",
+    parser.add_argument("--pose-table", type=Path, default=paths.POSE_TABLE)
+    parser.add_argument("--out", type=Path, default=paths.EMOTION_CLASSIFIER,
+                        help="model.pt and train_state.pt go here")
+    parser.add_argument("--metrics", type=Path, default=paths.EMOTION_CLASSIFIER_METRICS,
                         help="timing.json goes beside it")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (checkpoint only)")
     args = parser.parse_args()

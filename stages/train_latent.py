@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from eat import paths
 from eat.config import load_params
 from eat.latent.train import MODES, train_latent
 from stages.cli import run_stage
@@ -13,7 +15,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variant", required=True, choices=MODES)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--pose-table", default="data/features/pose.parquet")
+    parser.add_argument("--pose-table", type=Path, default=paths.POSE_TABLE)
     parser.add_argument("--out", required=True, help="model.pt and the Ray Train checkpoints (ray/) go here")
     parser.add_argument("--reports", required=True, help="metrics.json, timing.json, train_log.csv, figures")
     parser.add_argument("--init", default="scratch", help="'scratch' or a model.pt to start from")

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
+from eat import paths
 from eat.config import ConfigError
 from eat.features.config import load_feature_params
 from eat.features.train_recognizer import train_recognizer
@@ -15,9 +17,9 @@ from eat.features.train_recognizer import train_recognizer
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--normalised", default="data/interim/normalised.parquet")
-    parser.add_argument("--out", default="models/speech_recognizer", help="model.pt and train_state.pt go here")
-    parser.add_argument("--metrics", default="reports/speech_recognizer/metrics.json")
+    parser.add_argument("--normalised", type=Path, default=paths.NORMALISED_TABLE)
+    parser.add_argument("--out", type=Path, default=paths.SPEECH_RECOGNIZER, help="model.pt and train_state.pt go here")
+    parser.add_argument("--metrics", type=Path, default=paths.SPEECH_RECOGNIZER_METRICS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

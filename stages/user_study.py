@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from eat import paths
 from eat.config import load_params
 from eat.io.atomic import write_text_atomic
 from eat.user_study.assemble import assemble, default_methods
@@ -22,20 +23,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("assemble", help="pick the clips, copy the videos under blind names, write the page")
-    a.add_argument("--manifest", default="data/interim/manifest.parquet")
-    a.add_argument("--videos-root", default="reports/evaluate",
+    a.add_argument("--manifest", type=Path, default=paths.MANIFEST)
+    a.add_argument("--videos-root", type=Path, default=paths.EVALUATE,
                    help="<root>/<model>/videos/<uid>.mp4 for ground_truth, pretrain and eat")
-    a.add_argument("--baselines", default="data/baselines", help="<folder>/<method>/<uid>.mp4, one method each")
+    a.add_argument("--baselines", type=Path, default=paths.BASELINES,
+                   help="<folder>/<method>/<uid>.mp4, one method each")
     a.add_argument("--method", action="append", default=[], metavar="NAME=FOLDER",
                    help="add or replace a method's video folder (repeatable)")
     a.add_argument("--identities", type=int, default=4)
     a.add_argument("--params", default="params.yaml", help="its seed shuffles the videos")
     a.add_argument("--link", action="store_true", help="hard-link the videos instead of copying")
-    a.add_argument("--out", default="reports/user_study")
+    a.add_argument("--out", type=Path, default=paths.USER_STUDY)
     t = sub.add_parser("table", help="collected ratings → Table 2")
-    t.add_argument("--ratings", default="reports/user_study/ratings")
-    t.add_argument("--key", default="reports/user_study/key.json")
-    t.add_argument("--out", default="reports/user_study")
+    t.add_argument("--ratings", type=Path, default=paths.USER_STUDY_RATINGS)
+    t.add_argument("--key", type=Path, default=paths.USER_STUDY_KEY)
+    t.add_argument("--out", type=Path, default=paths.USER_STUDY)
     args = parser.parse_args()
 
     def body() -> None:

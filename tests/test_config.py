@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from eat.config import ConfigError, apply_profile, deep_merge, flatten, load_params, parse_params, read_yaml
+from eat.features.config import load_feature_params
 from tests.conftest import REPO
 
 
@@ -77,3 +78,59 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_flatten_gives_dvc_set_param_keys():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
+
+
+@pytest.mark.parametrize("profile", ["paper", "micro"])
+def test_profiles_agree_across_sections(profile):
+    parse_params(_with(read_yaml(REPO / "configs" / f"{profile}.yaml")))   # raises if any two sections disagree
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"adaptation_runs": ["eat", "nope"]}, r"adaptation_runs names \['nope'\], not in adaptation_variants"),
+    ({"adaptation": {"prompt_tokens": 1}},
+     r"adaptation\.prompt_tokens \(1\) must be at least a2et\.encoder_layers \(2\) and a2et\.decoder_layers \(2\): "
+     r"the adaptation_runs eat, .* have deep prompts"),
+    ({"adaptation": {"prompt_tokens": 19}}, r"adaptation\.prompt_tokens \(19\) \+ 2 exceeds the 20 positions of EDN"),
+    ({"signal": {"window_frames": 19}}, r"signal\.window_frames \(19\) \+ 2 exceeds the 20 positions of A2ET"),
+    ({"a2et": {"audio_channels": 88}},
+     r"signal\.n_mels \(80\) must be a multiple of 2\^a2et\.audio_down_blocks \(8\) and at least "
+     r"a2et\.audio_channels \(88\)"),
+    ({"signal": {"n_mels": 24}}, r"signal\.n_mels \(24\) must be a multiple of 8 and at least 32: A2ET's JDC"),
+    ({"audio_features": {"speech_window": 32}},
+     r"audio_features\.speech_window \(32\) exceeds 2\^len\(a2et\.speech_channels\) = 16"),
+    ({"latent": {"emotion_dim": 32}}, r"latent\.emotion_dim \(32\) must equal a2et\.d_model \(64\)"),
+    ({"sync_expert": {"mel_frames": 16}}, r"sync_expert\.mel_frames \(16\) must equal sync_expert\.frames \(5\)"),
+    ({"a2et_train": {"pyramid_scales": [1.0, 0.125]}},
+     r"a2et_train\.pyramid_scales: the smallest scale \(0\.125\) gives 8 px images at signal\.image_size \(64\)"),
+    ({"latent_train": {"pyramid_scales": [1.0, 0.125]}}, r"latent_train\.pyramid_scales: .* gives 8 px"),
+    ({"signal": {"fps": 50.0, "hop_length": 320}},
+     r"signal\.hop_length / \(signal\.audio_rate / 50\) = 1 logit steps per video frame must be even"),
+    ({"speech_recognizer": {"win_length": 300}},
+     r"speech_recognizer\.win_length \(300\) must be at least signal\.audio_rate / 50 = 320 samples"),
+])
+def test_sections_that_disagree_fail_naming_both_keys(change, message):
+    with pytest.raises(ConfigError, match=r"sections disagree\n(  .*\n)*  " + message):
+        parse_params(_with(change))
+
+
+def test_deep_prompts_are_checked_only_for_the_runs_that_use_them():
+    params = parse_params(_with({"adaptation": {"prompt_tokens": 1}, "adaptation_runs": ["prompts_none"]}))
+    assert params.adaptation.prompt_tokens < params.a2et.encoder_layers
+
+
+def test_every_disagreement_is_listed():
+    with pytest.raises(ConfigError) as err:
+        parse_params(_with({"latent": {"emotion_dim": 32}, "sync_expert": {"mel_frames": 16}}))
+    assert str(err.value).splitlines()[1:] == [
+        "  latent.emotion_dim (32) must equal a2et.d_model (64): the emotion mapper's e0 (a2et.d_model wide) drives "
+        "RePos-Net's 3D EAM, built latent.emotion_dim wide",
+        "  sync_expert.mel_frames (16) must equal sync_expert.frames (5): the mel has one frame per video frame "
+        "(signal.hop_length = signal.audio_rate / signal.fps), and L_sync (a2et_train, adaptation_train) gives the "
+        "expert the mel of the sync_expert.frames frames it renders"]
+
+
+def test_the_audio_stages_check_the_speech_steps_too(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(_with({"speech_recognizer": {"win_length": 300}})))
+    with pytest.raises(ConfigError, match=r"speech_recognizer\.win_length \(300\) must be at least"):
+        load_feature_params(path)

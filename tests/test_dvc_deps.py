@@ -13,6 +13,7 @@ import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -65,17 +66,25 @@ def import_closure(module: str) -> set[str]:
     return {str(p.relative_to(REPO)) for p in seen.values() if _has_code(p)}
 
 
-def dvc_stages() -> Iterator[tuple[str, str, list[str]]]:
-    """(name, cmd, deps) of every stage of dvc.yaml, ``foreach`` stages expanded."""
+def _expand(value: Any, key: str, item: dict) -> Any:
+    """``value`` (a ``foreach`` stage's ``do``) with ``${key}`` and ``${item.x}`` filled in, keys included."""
+    if isinstance(value, dict):
+        return {_expand(k, key, item): _expand(v, key, item) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, key, item) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m.group(1)]), value.replace("${key}", key))
+    return value
+
+
+def dvc_stages() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, definition: cmd, deps, outs, …) of every stage of dvc.yaml, ``foreach`` stages expanded."""
     for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
         if "foreach" not in stage:
-            yield name, stage["cmd"], stage.get("deps", [])
+            yield name, stage
             continue
         for key, item in stage["foreach"].items():
-            def expand(text: str, key=key, item=item) -> str:
-                text = text.replace("${key}", key)
-                return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m.group(1)]), text)
-            yield f"{name}@{key}", expand(stage["do"]["cmd"]), [expand(d) for d in stage["do"].get("deps", [])]
+            yield f"{name}@{key}", _expand(stage["do"], key, item)
 
 
 def _covered(path: str, deps: list[str]) -> bool:
@@ -90,10 +99,10 @@ def test_the_closure_follows_function_level_and_relative_imports():
 
 def test_every_module_a_stage_runs_is_a_dependency_of_that_stage():
     missing = {}
-    for name, cmd, deps in dvc_stages():
-        found = re.search(r"python -m ([\w.]+)", cmd)
-        assert found, f"stage {name}: cmd does not run `python -m <module>`: {cmd}"
-        absent = sorted(p for p in import_closure(found.group(1)) if not _covered(p, deps))
+    for name, stage in dvc_stages():
+        found = re.search(r"python -m ([\w.]+)", stage["cmd"])
+        assert found, f"stage {name}: cmd does not run `python -m <module>`: {stage['cmd']}"
+        absent = sorted(p for p in import_closure(found.group(1)) if not _covered(p, stage.get("deps", [])))
         if absent:
             missing[name] = absent
     assert not missing, "add these to the stages' deps in dvc.yaml:\n" + "\n".join(

@@ -33,6 +33,26 @@ def test_address_comes_from_environment_then_configuration_then_local(monkeypatc
     assert resolve_address("local") == "auto", "the deployment's cluster overrides params.yaml's ray.address"
 
 
+@pytest.mark.parametrize("env, configured, source", [
+    ("ray://head:10001", "local", r"\$EAT_RAY_ADDRESS, which overrides ray\.address\): refused\. .*fix "
+                                  r"\$EAT_RAY_ADDRESS, or unset it to use ray\.address\."),
+    (None, "ray://head:10001", r"ray\.address, \$EAT_RAY_ADDRESS being unset\): refused\. .*or fix ray\.address"),
+])
+def test_a_failed_connection_names_where_the_address_came_from(monkeypatch, env, configured, source):
+    def refuse(**kwargs):
+        raise ConnectionError("refused")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    if env is None:
+        monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(ADDRESS_ENV, env)
+    with pytest.raises(ConnectionError, match=r"the Ray cluster at 'ray://head:10001' \(from " + source):
+        with ray_session(configured):
+            pass
+
+
 def test_temp_dir_is_inside_the_project_unless_its_path_is_too_long(tmp_path):
     assert ray_temp_dir(Path("/work/p")) == Path("/work/p/.ray")
     short = ray_temp_dir(tmp_path / ("x" * 80))

@@ -21,12 +21,13 @@ from eat.features.extract import clip_features
 from eat.features.recognizer import CTCBackend, CTCRecognizer, save_recognizer
 from eat.features.spectral import log_mel, mel_power, mfcc
 from eat.io.media import read_audio
+from eat.paths import SPEECH_RECOGNIZER_MODEL, SYNTH
 
 _CLIPS = 24
 
 
-def bench_audio_features(params_path: str, synth: str = "data/synth",
-                         recognizer: str = "models/speech_recognizer/model.pt") -> dict:
+def bench_audio_features(params_path: str, synth: Path | str = SYNTH,
+                         recognizer: Path | str = SPEECH_RECOGNIZER_MODEL) -> dict:
     params = load_feature_params(params_path)
     sig, hop = params.signal, params.signal.hop_length
     table = pd.read_parquet(Path(synth) / "groundtruth" / "clips.parquet")

@@ -12,16 +12,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from eat.config import (
+    LOGIT_RATE_HZ,
     AudioFeaturesConfig,
     ConfigError,
     SignalConfig,
     SpeechRecognizerConfig,
     _format_errors,
     read_yaml,
+    speech_step_errors,
 )
-
-LOGIT_RATE_HZ = 50
-"""DeepSpeech 0.1.0 emits one logit vector per 20 ms (10 ms MFCC step, BiRNN stride 2)."""
 
 
 class FeatureParams(BaseModel):
@@ -36,14 +35,9 @@ class FeatureParams(BaseModel):
 
     @model_validator(mode="after")
     def _logit_rate(self) -> FeatureParams:
-        rate, hop = self.signal.audio_rate, self.signal.hop_length
-        if rate % LOGIT_RATE_HZ or hop % (rate // LOGIT_RATE_HZ):
-            raise ValueError(f"signal.audio_rate / {LOGIT_RATE_HZ} must divide signal.hop_length: the speech "
-                             f"features need a whole number of {LOGIT_RATE_HZ} fps logit steps per video frame")
-        win = self.speech_recognizer.win_length
-        if win < self.speech_hop or (win - self.speech_hop) % 2:
-            raise ValueError(f"speech_recognizer.win_length must be >= {self.speech_hop} samples and differ "
-                             "from it by an even number (centred 20 ms steps)")
+        errors = speech_step_errors(self.signal, self.speech_recognizer)
+        if errors:
+            raise ValueError("; ".join(errors))
         return self
 
     @property

@@ -19,6 +19,7 @@ import soundfile as sf
 import torch
 
 from eat.config import Params, deep_merge, parse_params, read_yaml
+from eat.paths import EAT_MODEL, PAPER_PROFILE, SPEECH_RECOGNIZER_MODEL
 
 CLIP_SECONDS = 10.0
 TEXT = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
@@ -59,7 +60,7 @@ def _run(params: Params, checkpoint: Path, recognizer: Path, image: str, audio: 
 def _models(params: Params, folder: Path) -> tuple[Path, Path, str]:
     from eat.generate.random_models import write_random_models
 
-    trained, recognizer = Path("models/adaptation/eat/model.pt"), Path("models/speech_recognizer/model.pt")
+    trained, recognizer = EAT_MODEL, SPEECH_RECOGNIZER_MODEL
     paths = None
     if not trained.is_file() or not recognizer.is_file():
         paths = write_random_models(params, folder / "models")
@@ -83,7 +84,7 @@ def bench_generate(params_path: str) -> dict:
         torch.set_num_threads(threads)
         if torch.cuda.is_available():
             out["gpu"] = _run(params, checkpoint, recognizer, image, audio, folder, "cuda", 32)
-            paper = parse_params(deep_merge(read_yaml(params_path), read_yaml("configs/paper.yaml")))
+            paper = parse_params(deep_merge(read_yaml(params_path), read_yaml(PAPER_PROFILE)))
             from eat.generate.random_models import write_random_models
 
             paths = write_random_models(paper, folder / "paper_models")

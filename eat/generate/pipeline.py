@@ -52,12 +52,11 @@ from eat.io.media import run_ffmpeg, write_video
 from eat.latent.data import to_tensor
 from eat.models.a2et import source_keypoint_logits
 from eat.models.keypoints import compose_keypoints, rotation_matrix
+from eat.paths import EAT_MODEL, PCA, SPEECH_RECOGNIZER_MODEL
 from eat.render_clip import Predictor, SourceRenderer, emotional_predictor, predict_keypoints
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINT = "models/adaptation/eat/model.pt"
-DEFAULT_RECOGNIZER = "models/speech_recognizer/model.pt"
 PHASES = ("face", "audio_features", "a2et", "rendering", "encoding")
 
 
@@ -153,8 +152,8 @@ class Generator:
     """The adapted model (``model.pt`` of ``train_adaptation`` or of ``eat import-official``), the latent model's
     keypoint detector and head-pose estimator, the PCA basis and the speech recogniser, loaded once."""
 
-    def __init__(self, params: Params, checkpoint: Path | str = DEFAULT_CHECKPOINT, pca_dir: Path | str | None = None,
-                 recognizer: Path | str = DEFAULT_RECOGNIZER, device: str | torch.device | None = None,
+    def __init__(self, params: Params, checkpoint: Path | str = EAT_MODEL, pca_dir: Path | str | None = None,
+                 recognizer: Path | str = SPEECH_RECOGNIZER_MODEL, device: str | torch.device | None = None,
                  chunk_frames: int = 500, batch_size: int = 8):
         from eat.adapt.checkpoint import load_emotional_model
         from eat.features.speech import make_backend
@@ -174,7 +173,7 @@ class Generator:
                                       "re-run the stage / the import that wrote it)")
         self.params = checkpoint_params(params, saved)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        pca_dir = pca_dir or pretrained.get("pca_dir") or "models/pca"
+        pca_dir = pca_dir or pretrained.get("pca_dir") or PCA
         self.basis = ExpressionBasis.load(pca_dir, self.params.latent.pca_components)
         self.model = load_emotional_model(checkpoint, self.params, self.basis).to(self.device)
         nets = load_inference_model(pretrained["latent_model"], self.device)

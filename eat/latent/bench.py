@@ -22,6 +22,7 @@ from eat.latent.vgg import load_vgg19
 from eat.machine import cpu_kind
 from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
+from eat.paths import PAPER_PROFILE
 
 
 def _seconds(fn, repeat: int) -> float:
@@ -106,7 +107,7 @@ def bench_latent(params_path: str) -> dict:
         "train_step_s": round(_seconds(_train_step(params), repeat=5), 3),
         "flops": flop_split(params), "cpu_flags": cpu_kind(),
         **_render_seconds(LatentNetworks.from_config(params.latent).eval(), params.signal.image_size, 8, 5)}}
-    paper = parse_params(deep_merge(read_yaml(params_path), read_yaml("configs/paper.yaml")), "paper profile")
+    paper = parse_params(deep_merge(read_yaml(params_path), read_yaml(PAPER_PROFILE)), "paper profile")
     result["paper_profile"] = {"image_size": paper.signal.image_size,
                                **_render_seconds(LatentNetworks.from_config(paper.latent).eval(),
                                                  paper.signal.image_size, 1, 1),

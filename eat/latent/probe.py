@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from eat.latent.evaluate import psnr
 from eat.latent.losses import face_mask
 from eat.latent.train import training_tables
 from eat.models.repos_net import RePosNet
+from eat.paths import POSE_TABLE
 
 
 class PlainAutoencoder(nn.Module):
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", choices=["plain", "repos"])
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--pose-table", default="data/features/pose.parquet")
+    ap.add_argument("--pose-table", type=Path, default=POSE_TABLE)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -45,6 +45,7 @@ from eat.latent.objective import Objective
 from eat.latent.vgg import load_vgg19
 from eat.models.latent import LatentNetworks
 from eat.models.pyramid import ImagePyramid
+from eat.paths import PAPER_PROFILE
 from eat.ray_runtime import ray_session
 from eat.ray_train import peak_rss_mib
 
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 MODES = ("osfv", "enhanced")
 INFERENCE_PARTS = ("kp_detector", "he_estimator", "generator")
-MIN_VGG_INPUT = 16   # VGG19 halves the image 4 times before relu5_1
 
 
 def run_digest(params: Params, mode: str, bank: FrameBank, init: Path | None) -> str:
@@ -237,7 +237,7 @@ def recipe_deviations(cfg: LatentTrainConfig, paper_profile: Path | str | None) 
 
 def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Path | str,
                  reports_dir: Path | str, init: Path | str | None = None,
-                 paper_profile: Path | str | None = "configs/paper.yaml") -> dict[str, Any]:
+                 paper_profile: Path | str | None = PAPER_PROFILE) -> dict[str, Any]:
     """Stage ``train_latent@<mode>``: train or resume, save ``model.pt``, log, held-out metrics and figures.
 
     ``init``: a ``model.pt`` to start from (the enhanced variant refines the trained osfv one, as the
@@ -251,9 +251,6 @@ def train_latent(params: Params, mode: str, pose_table: Path | str, out_dir: Pat
     start = time.perf_counter()
     out_dir, reports_dir = Path(out_dir), Path(reports_dir)
     cfg, size, aligned = params.latent_train, params.signal.image_size, params.crop_align.size
-    if size * min(cfg.pyramid_scales) < MIN_VGG_INPUT:
-        raise ValueError(f"latent_train.pyramid_scales: the smallest scale gives {size * min(cfg.pyramid_scales):g} px "
-                         f"images at signal.image_size {size}; VGG19 needs at least {MIN_VGG_INPUT} px (it pools 16×)")
     train_clips, held_clips = training_tables(pose_table)
     bank = load_bank(train_clips, size, aligned)
     if cfg.headpose_labels == "groundtruth":

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eat.config import A2ETConfig, LatentConfig, SignalConfig
+from eat.config import A2ET_POSITIONS, A2ETConfig, LatentConfig, SignalConfig
 from eat.features.alphabet import N_SYMBOLS
 from eat.models.audio_encoder import AudioEncoder
 from eat.models.eam import EAM
@@ -42,7 +42,6 @@ from eat.models.keypoint_detector import KeypointDetector
 from eat.models.keypoints import POSE_RANGE_SPAN, POSE_RANGE_START, rotation_matrix
 
 PromptMode = Literal["none", "shallow", "deep"]
-POSITIONS = 20          # rows of the official sinusoid table (PositionalEncoding(128, 20))
 PHONEMES = 41           # rows of the official (unused) phoneme embedding
 POSE_TOKEN_DIM = 45     # 3 angles + 3 radians + 4 rotation matrices (9 each) + 3 translations
 AUDIO_MAP_HIDDEN = 8    # official audio_embedding2: Conv2d(1, 8, (3, 17)) → BN → ReLU → Conv2d(8, 32, 13)
@@ -55,7 +54,7 @@ SPEECH_SLOPE = 0.02     # LeakyReLU slope of the speech and token MLPs (official
 class PositionalEncoding(nn.Module):
     """Fixed sinusoid table ``pos_table`` (1, positions, d): sin on even, cos on odd channels (Vaswani et al.)."""
 
-    def __init__(self, d_model: int, positions: int = POSITIONS):
+    def __init__(self, d_model: int, positions: int = A2ET_POSITIONS):
         super().__init__()
         position = torch.arange(positions, dtype=torch.float64)[:, None]
         rate = 10000.0 ** (2 * (torch.arange(d_model) // 2) / d_model)
@@ -217,8 +216,8 @@ class A2ET(nn.Module):
     def __init__(self, cfg: A2ETConfig, latent: LatentConfig, signal: SignalConfig, prompt_mode: PromptMode = "deep"):
         super().__init__()
         d, window = cfg.d_model, signal.window_frames
-        if window + 2 > POSITIONS:
-            raise ValueError(f"signal.window_frames = {window}: A2ET has {POSITIONS} positions for W + 2 tokens")
+        if window + 2 > A2ET_POSITIONS:
+            raise ValueError(f"signal.window_frames = {window}: A2ET has {A2ET_POSITIONS} positions for W + 2 tokens")
         if signal.n_mels % 2 ** cfg.audio_down_blocks or signal.n_mels < cfg.audio_channels:
             raise ValueError(f"signal.n_mels = {signal.n_mels} must be divisible by 2^a2et.audio_down_blocks and at "
                              f"least a2et.audio_channels = {cfg.audio_channels} (the audio map is square)")

@@ -12,6 +12,8 @@ from dvc.lock import LockError
 from dvc.repo import Repo
 from dvc.repo.reproduce import get_active_graph, plan_repro
 
+from eat.paths import REPORTS
+
 
 class DvcBusy(RuntimeError):
     """Another DVC process holds the repository lock: transient, worth retrying."""
@@ -89,7 +91,7 @@ def final_reports(root: Path) -> tuple[str, ...]:
         graph = repo.index.graph
         sinks = [s for s in plan_repro(graph) if s.cmd and graph.in_degree(s) == 0]
         paths = (p for s in sinks for p in _stage(s, repo.root_dir).paths)
-        return tuple(p for p in paths if Path(p).parts[:1] == ("reports",))
+        return tuple(p for p in paths if Path(p).parts[:1] == REPORTS.parts)
 
 
 def pending_changes(root: Path, name: str) -> list[str]:

@@ -17,6 +17,7 @@ from dvc.exceptions import InvalidArgumentError
 from dvc.utils.hydra import apply_overrides
 
 from eat.config import ConfigError, apply_profile, parse_params, read_yaml
+from eat.paths import CONFIGS
 
 
 def apply_run_params(root: Path, profile: str | None = None, overrides: Sequence[str] = ()) -> list[str]:
@@ -29,10 +30,10 @@ def apply_run_params(root: Path, profile: str | None = None, overrides: Sequence
     params = root / "params.yaml"
     done = []
     if profile:
-        overlay = root / "configs" / f"{profile}.yaml"
+        overlay = root / CONFIGS / f"{profile}.yaml"
         if not overlay.is_file():
-            known = ", ".join(sorted(p.stem for p in (root / "configs").glob("*.yaml"))) or "none"
-            raise ConfigError(f"{overlay}: no such profile (profiles in configs/: {known})")
+            known = ", ".join(sorted(p.stem for p in (root / CONFIGS).glob("*.yaml"))) or "none"
+            raise ConfigError(f"{overlay}: no such profile (profiles in {CONFIGS}/: {known})")
         apply_profile(overlay, params)
         done.append(f"profile {profile}: merged {overlay.relative_to(root)} into params.yaml")
     if overrides:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from eat.orchestration.dag import Stage
+from eat.paths import REPORTS
 
 OUTCOME_TEXT = {
     "ran": "ran",
@@ -57,7 +58,7 @@ def links(root: Path, paths: Iterable[str]) -> str:
 
 def stage_markdown(root: Path, stage: Stage, outcome: str, seconds: float, final_reports: Sequence[str]) -> str:
     """The artifact of one stage: what happened, its metrics, plots, reports and the pipeline's final report."""
-    reports = [p for p in stage.outs if Path(p).parts[:1] == ("reports",)]
+    reports = [p for p in stage.outs if Path(p).parts[:1] == REPORTS.parts]
     sections = [
         f"## Stage `{stage.name}`: {OUTCOME_TEXT.get(outcome, outcome)} ({seconds:.1f} s)",
         f"`{stage.cmd}`",

@@ -30,8 +30,7 @@ from eat.io.atomic import write_text_atomic
 from eat.machine import cpu_kind
 from eat.orchestration.dag import DvcBusy, plan, stage_address
 from eat.orchestration.runner import StageFailed, repro_stage, stage_env
-
-TIMINGS = Path("reports/timings.json")
+from eat.paths import TIMINGS
 
 
 def will_run(root: Path) -> dict[str, bool]:

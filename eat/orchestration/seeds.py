@@ -42,7 +42,6 @@ from eat.config import ConfigError
 from eat.orchestration.dag import plan
 from eat.orchestration.runner import stage_env
 from eat.orchestration.verify import (
-    DEFAULT_CONFIG,
     MISSING,
     Loader,
     VerifyConfig,
@@ -52,10 +51,10 @@ from eat.orchestration.verify import (
     references,
     resolve,
 )
+from eat.paths import SEEDS, VERIFY_CONFIG
 
 DEFAULT_TARGETS = ("train_sync_expert", "train_emotion_classifier", "train_speech_recognizer",
                    "train_latent@osfv", "train_latent@enhanced")
-DEFAULT_OUT = Path("reports/seeds")
 
 
 @dataclass
@@ -314,7 +313,7 @@ def _split(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", default=".")
-    parser.add_argument("--config", default=None, help=f"criteria (default: <repo>/{DEFAULT_CONFIG}, section seeds)")
+    parser.add_argument("--config", default=None, help=f"criteria (default: <repo>/{VERIFY_CONFIG}, section seeds)")
     parser.add_argument("-n", "--n", type=int, default=3, help="how many seeds (default 3)")
     parser.add_argument("--seeds", default="", help="explicit seeds, e.g. '20231002,1,2' (overrides -n)")
     parser.add_argument("--targets", default="", help="stages, e.g. 'train_sync_expert train_latent@osfv' "
@@ -323,11 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-upstream", action="store_true",
                         help="also re-run the stages upstream of the targets that the seed changes (synth: the data)")
     parser.add_argument("--copy-paths", default="", help="git-ignored paths the stages need, e.g. 'weights'")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="where table.md and table.json go")
+    parser.add_argument("--out", default=str(SEEDS), help="where table.md and table.json go")
     args = parser.parse_args(argv)
     root = Path(args.repo).resolve()
     try:
-        config = load_config(Path(args.config) if args.config else root / DEFAULT_CONFIG)
+        config = load_config(Path(args.config) if args.config else root / VERIFY_CONFIG)
         param, targets, criteria = seeds_config(config)
     except ConfigError as exc:
         print(f"seeds: {exc}", file=sys.stderr)

@@ -36,8 +36,7 @@ from typing import Any
 import yaml
 
 from eat.config import ConfigError
-
-DEFAULT_CONFIG = Path("configs/verify.yaml")
+from eat.paths import VERIFY_CONFIG
 
 
 class _Missing:
@@ -405,7 +404,7 @@ def summary(rows: Sequence[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", default=".", help="the repository root (default: .)")
-    parser.add_argument("--config", default=None, help=f"the verify file (default: <repo>/{DEFAULT_CONFIG})")
+    parser.add_argument("--config", default=None, help=f"the verify file (default: <repo>/{VERIFY_CONFIG})")
     parser.add_argument("--rev", default="HEAD", help="the committed results to compare with (default: HEAD)")
     parser.add_argument("--strict", action="store_true",
                         help="fail also when an ordering does not hold now, even if it did not hold when committed")
@@ -413,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.repo).resolve()
     try:
-        config = load_config(Path(args.config) if args.config else root / DEFAULT_CONFIG)
+        config = load_config(Path(args.config) if args.config else root / VERIFY_CONFIG)
         rows = verify(root, config, args.rev, args.strict)
     except ConfigError as exc:
         print(f"verify: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from eat.io.atomic import atomic_path, write_text_atomic
+from eat.paths import BASELINES, PAPER_PROFILE, REPORTS
 from eat.report import figures, provenance, substitutes, tables
 from eat.report.inputs import load_results
 from eat.report.paper_numbers import PAPER_NUMBERS, PaperNumbers
@@ -19,9 +20,9 @@ from eat.report.report_model import Report
 COMPUTE = "compute"
 
 
-def build_report(reports_dir: Path | str = "reports", out_dir: Path | str | None = None, *,
-                 params_path: Path | str = "params.yaml", paper_profile: Path | str | None = "configs/paper.yaml",
-                 baselines_dir: Path | str | None = "data/baselines", repo: Path | str = ".",
+def build_report(reports_dir: Path | str = REPORTS, out_dir: Path | str | None = None, *,
+                 params_path: Path | str = "params.yaml", paper_profile: Path | str | None = PAPER_PROFILE,
+                 baselines_dir: Path | str | None = BASELINES, repo: Path | str = ".",
                  dvc_lock: Path | str = "dvc.lock", paper_numbers: Path | str = PAPER_NUMBERS,
                  shares: dict[str, float] | None = None) -> Report:
     """Build the report from ``reports_dir`` into ``out_dir`` (default the same folder).

@@ -25,6 +25,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from eat.paths import BASELINES, REPORTS
+
 REFERENCE_MODELS = ("ground_truth", "pretrain")
 BASELINE_PREFIX = "baseline_"
 
@@ -107,8 +109,8 @@ class RunResults:
         return loaded.data.get(emotion, 0) if loaded is not None and loaded.ok else None
 
 
-def load_results(reports_dir: Path | str = "reports", params_path: Path | str = "params.yaml",
-                 baselines_dir: Path | str | None = "data/baselines") -> RunResults:
+def load_results(reports_dir: Path | str = REPORTS, params_path: Path | str = "params.yaml",
+                 baselines_dir: Path | str | None = BASELINES) -> RunResults:
     """Read every metric file the report uses; see the module docstring for the layout."""
     reports = Path(reports_dir)
     params = yaml.safe_load(Path(params_path).read_text()) if Path(params_path).is_file() else {}

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from eat.machine import describe
+from eat.paths import DATA, TIMINGS
 
 DATA_STAGES = ("synth", "ingest")
 
@@ -53,7 +54,7 @@ def data_version(dvc_lock: Path, params: dict) -> dict[str, str]:
         stages = (yaml.safe_load(dvc_lock.read_text()) or {}).get("stages", {})
         for stage in DATA_STAGES:
             for out in stages.get(stage, {}).get("outs", []):
-                if out["path"].startswith("data/"):
+                if Path(out["path"]).parts[:1] == DATA.parts:
                     version[out["path"]] = str(out.get("md5", "?"))
     if not version:
         version = {k: str(v) for k, v in (params.get("data") or {}).items() if k.endswith("_root")}
@@ -84,4 +85,4 @@ def collect(repo: Path | str = ".", params_path: Path | str = "params.yaml",
                       params_sha256=hashlib.sha256(raw).hexdigest(),
                       data_version=data_version(Path(dvc_lock), params),
                       built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine=describe(),
-                      run_time=run_time(repo / "reports" / "timings.json"))
+                      run_time=run_time(repo / TIMINGS))

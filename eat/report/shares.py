@@ -11,10 +11,11 @@ from eat.config import deep_merge, parse_params, read_yaml
 from eat.models.adaptation import ExpressionNetworks, parameter_shares
 from eat.models.keypoint_detector import KeypointDetector
 from eat.models.repos_net import RePosNet
+from eat.paths import PAPER_PROFILE
 
 
 def paper_profile_shares(params_path: Path | str = "params.yaml",
-                         overlay_path: Path | str = "configs/paper.yaml") -> dict[str, float]:
+                         overlay_path: Path | str = PAPER_PROFILE) -> dict[str, float]:
     """``{mapper, edn, eam, adaptation: percent, total_parameters, adaptation_parameters}`` at the paper profile."""
     params = parse_params(deep_merge(read_yaml(params_path), read_yaml(overlay_path)), overlay_path)
     with torch.device("meta"):

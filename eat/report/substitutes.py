@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eat.paths import SYNTH
 from eat.report.inputs import RunResults
 
 ALL = frozenset({"T1_MEAD", "T1_LRW", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "F5", "F6", "F12"})
@@ -37,9 +38,9 @@ def detect(results: RunResults) -> list[Flag]:
     """Every substitute the run's files record, in a fixed order."""
     p, flags = results.params, []
     roots = {k: v for k, v in (p.get("data") or {}).items() if k.endswith("_root")}
-    synthetic = sorted(k for k, v in roots.items() if "data/synth" in str(v))
+    synthetic = sorted(k for k, v in roots.items() if str(SYNTH) in str(v))
     if synthetic:
-        flags.append(Flag("synthetic", "synthetic data: the embedded data/synth miniature, not MEAD / LRW / "
+        flags.append(Flag("synthetic", f"synthetic data: the embedded {SYNTH} miniature, not MEAD / LRW / "
                           f"VoxCeleb2 ({', '.join(synthetic)})", ALL - {"F6"}, "synthetic data"))
     size = (p.get("signal") or {}).get("image_size")
     if size is not None and int(size) != 256:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from eat.config import EMOTIONS
 from eat.io.atomic import write_text_atomic
+from eat.paths import BASELINES, EVALUATE, SYNTH
 from eat.user_study.page import rating_page
 
 PAPER_VIDEOS = 32   # 4 identities × 8 emotions per method (the paper's Table 2)
@@ -35,7 +36,7 @@ class StudyVideo:
     level: int | None
 
 
-def default_methods(videos_root: Path | str = "reports/evaluate", baselines: Path | str | None = "data/baselines",
+def default_methods(videos_root: Path | str = EVALUATE, baselines: Path | str | None = BASELINES,
                     models: tuple[str, ...] = ("ground_truth", "pretrain", "eat")) -> dict[str, Path]:
     """``{method: folder}``: the models' evaluation videos and every baseline folder."""
     methods = {m: Path(videos_root) / m / "videos" for m in models}
@@ -90,7 +91,7 @@ def assemble(methods: Mapping[str, Path | str], manifest: Path | str, out_dir: P
                          f"({', '.join(f'{m}: {len(u)} videos' for m, u in available.items())})")
     if len(clips) < PAPER_VIDEOS:
         test = table[(table.dataset == "MEAD") & (table.split == "test")]
-        synthetic = "video_path" in table and table.video_path.astype(str).str.contains("data/synth").all()
+        synthetic = "video_path" in table and table.video_path.astype(str).str.contains(str(SYNTH), regex=False).all()
         notes.append(f"{len(clips)} videos per method ({clips.identity.nunique()} identities × "
                      f"{clips.emotion.nunique()} emotions with a video in every method), not the paper's "
                      f"{PAPER_VIDEOS} (4 × 8); the MEAD test split has {test.identity.nunique()} identities"
