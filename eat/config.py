@@ -558,8 +558,9 @@ class EmotionClassifierConfig(_Section):
     train_frames: int = Field(ge=1)         # frames sampled per clip and step (Emotion-FAN: 3)
     steps: int = Field(ge=1)
     batch_size: int = Field(ge=1)           # clips per step (Emotion-FAN: 48)
-    lr: float = Field(gt=0)                 # SGD
-    momentum: float = Field(ge=0, lt=1)
+    optimizer: Literal["sgd", "adamw"]      # sgd: Emotion-FAN's (fine-tuning a FER+ backbone); adamw: from scratch
+    lr: float = Field(gt=0)
+    momentum: float = Field(ge=0, lt=1)     # sgd only
     weight_decay: float = Field(ge=0)
     lr_milestones: list[float] = Field(default_factory=list)   # fractions of steps where lr × lr_gamma
     lr_gamma: float = Field(gt=0, le=1)

@@ -1,13 +1,17 @@
-"""Emotion-FAN: shapes, attention that sums to one, masking, a tiny overfit, and its weights file."""
+"""Emotion-FAN: shapes, attention that sums to one, masking, a tiny overfit, its weights file, and how its
+held-out accuracy is summarised."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
 from eat.config import EMOTIONS, EmotionClassifierConfig, read_yaml
 from eat.emotion.emotion_fan import FAN_MEAD_ORDER, EmotionFAN, _convert_checkpoint, load_emotion_fan
+from eat.emotion.train import EmotionClip, evaluate_emotion, protocol_clips
 from eat.weights import WeightsError
 from tests.conftest import REPO
 
@@ -113,3 +117,29 @@ def test_official_checkpoint_keys_map_and_classes_are_reordered():
         assert target.classifier.bias[k] == FAN_MEAD_ORDER.index(emotion)
     assert target.classifier.bias[EMOTIONS.index("happy")] == 0        # Emotion-FAN's class 0 is happy
     torch.testing.assert_close(target.backbone.conv1.weight, source.backbone.conv1.weight)
+
+
+class _FirstPixelSays(torch.nn.Module):
+    """A stand-in classifier: predicts the EMOTIONS index written in a clip's first pixel."""
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(frames[:, 0, 0, 0, 0].mul(255).round().long(), len(EMOTIONS)).float()
+
+
+def _clip(uid: str, label: int, says: int) -> EmotionClip:
+    return EmotionClip(uid, label, np.full((2, 4, 4, 3), says, np.uint8))
+
+
+def test_mean_over_emotions_weighs_each_emotion_once():
+    # Three angry clips right, one happy clip wrong: accuracy 3/4, but the mean over the two emotions is 1/2.
+    angry, happy = EMOTIONS.index("angry"), EMOTIONS.index("happy")
+    clips = [*(_clip(f"a{i}", angry, angry) for i in range(3)), _clip("h", happy, angry)]
+    result = evaluate_emotion(_FirstPixelSays(), clips)
+    assert result["accuracy"] == 0.75 and result["mean_over_emotions"] == 0.5
+    assert result["accuracy_by_emotion"]["sad"] is None and result["confusion"][happy][angry] == 1
+
+
+def test_protocol_clips_are_level_three_and_neutral():
+    table = pd.DataFrame({"emotion": ["angry", "angry", "neutral", "happy"], "level": [1, 3, 1, 2]})
+    clips = [_clip(str(i), 0, 0) for i in range(4)]
+    assert [c.uid for c in protocol_clips(table, clips)] == ["1", "2"]
