@@ -44,7 +44,7 @@ from eat.io.tables import write_csv_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.parallel import map_clips
 from eat.render_clip import a2et_predictor, generate_clip
-from eat.report.inputs import BASELINE_PREFIX
+from eat.report.inputs import BASELINE_PREFIX, EMOTION_ROWS
 from metrics.align import AlignedVideo, DetectorFactory
 from metrics.sync import SyncEmbedder
 from metrics.table import ImageResult
@@ -250,6 +250,28 @@ def score_baseline(folder: Path, clips: list[A2ETClip], dataset: str, truth: dic
     return rows, fid, lost
 
 
+def ground_truth_emotions(params: Params, latent_table: Path | str, audio_table: Path | str, classifier
+                          ) -> pd.DataFrame:
+    """Rows (uid, emotion, emotion_pred) of the classifier on the video of *every* MEAD test clip, read at the size
+    of the generated videos (``signal.image_size``) as in :func:`aligned_truth`'s clips. The Ground Truth row's
+    Acc_emo needs nothing generated, so it is not limited to the ``evaluate.mead_clips`` sample."""
+    from eat.emotion.predict import predict_videos
+    from eat.io.video import read_frames
+
+    table = a2et_table(latent_table, audio_table)
+    table = table[(table.dataset == "MEAD") & (table.split == "test")].sort_values("uid").reset_index(drop=True)
+    pred = predict_videos(classifier, [read_frames(path, params.signal.image_size) for path in table.aligned])
+    return pd.DataFrame({"uid": table.uid, "emotion": table.emotion, "emotion_pred": [EMOTIONS[i] for i in pred]})
+
+
+def emotion_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """``"MEAD/<Acc_emo…>"`` of per-clip rows with ``emotion`` and ``emotion_pred``, and the clips they count."""
+    from metrics.emotion import accuracy
+
+    truth, pred = (rows[c].map(EMOTIONS.index).to_numpy() for c in ("emotion", "emotion_pred"))
+    return {f"MEAD/{k}": v for k, v in (accuracy(truth, pred, EMOTIONS) | {"acc_emo_clips": len(rows)}).items()}
+
+
 def summary(rows: pd.DataFrame, fid: list, space, dataset: str) -> dict[str, Any]:
     """``"<dataset>/<metric>"`` aggregates of one model's per-clip rows and FID frames."""
     from metrics.table import aggregate, fid_metric
@@ -329,6 +351,10 @@ def evaluate_models(params: Params, models: list[str], *, latent_table: Path | s
                 write_rows(rows, out_dir / name / f"{dataset.lower()}_clips.parquet")
                 summaries[name] |= summary(rows, fid, space, dataset) | {f"{dataset}/skipped": len(lost)}
                 skipped[name] += [{"dataset": dataset, **item} for item in lost]
+        if "ground_truth" in models:
+            rows = ground_truth_emotions(params, latent_table, audio_table, classifier)
+            write_rows(rows, out_dir / "ground_truth" / EMOTION_ROWS)
+            summaries["ground_truth"] |= emotion_summary(rows)
     write_csv_atomic(listing, out_dir / "test_clips.csv", columns=list(TEST_CLIP_COLUMNS))
     for name, numbers in summaries.items():
         write_summary(numbers, out_dir / name / "metrics.json", skipped.get(name))

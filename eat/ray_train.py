@@ -68,6 +68,8 @@ def latest_checkpoint(storage: Path, digest: str) -> tuple[Path | None, int]:
     """The newest checkpoint under ``storage`` written for ``digest`` (and its step); stale ones are deleted."""
     best, best_step = None, -1
     for folder in sorted(storage.glob("checkpoint_*")):
+        if not folder.is_dir():      # RAY_RUN_RECORD shares the prefix
+            continue
         try:
             state = read_state(folder)
         except (OSError, RuntimeError, EOFError) as exc:   # a checkpoint cut short by the kill

@@ -205,6 +205,13 @@ def test_the_stage_scores_every_baseline_folder_and_lists_the_test_clips(tmp_pat
     assert rows.PSNR[angry] == math.inf and rows.SSIM[angry] == pytest.approx(1) and rows["M-LMD"][angry] == 0
     truth = pd.read_parquet(out / "ground_truth" / "mead_clips.parquet").set_index("uid")
     pd.testing.assert_frame_equal(rows, truth.loc[[angry]], check_exact=True)
+    # The Ground Truth row's Acc_emo: the classifier on every MEAD test clip, rows kept beside its metrics.
+    emotions = pd.read_parquet(out / "ground_truth" / "mead_emotion.parquet")
+    assert list(emotions.uid) == [angry, neutral] and list(emotions.emotion) == ["angry", "neutral"]
+    gt = json.loads((out / "ground_truth" / "metrics.json").read_text())
+    hits = (emotions.emotion == emotions.emotion_pred).to_numpy()
+    assert gt["MEAD/acc_emo_clips"] == 2 and gt["MEAD/Acc_emo"] == pytest.approx(hits.mean())
+    assert gt["MEAD/Acc_emo_angry"] == pytest.approx(hits[0]) and gt["MEAD/Acc_emo_neutral"] == pytest.approx(hits[1])
 
 
 @pytest.mark.parametrize("faststart", [False, True])

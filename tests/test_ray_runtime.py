@@ -11,6 +11,7 @@ import torch
 
 from eat import ray_runtime
 from eat.ray_runtime import ADDRESS_ENV, gpu_available, ray_session, ray_temp_dir, remote_options, resolve_address
+from eat.ray_train import RAY_RUN_RECORD, STATE_FILE, latest_checkpoint
 from tests.processes import processes_under
 
 
@@ -91,3 +92,15 @@ def test_session_reuses_a_caller_started_ray_and_requests_gpus_only_where_presen
         assert ray.is_initialized(), "a session must not shut down a Ray it did not start"
     finally:
         ray.shutdown()
+
+
+def test_latest_checkpoint_picks_the_newest_of_this_digest_and_skips_rays_run_record(tmp_path):
+    for name, digest, step in [("checkpoint_a", "new", 4), ("checkpoint_b", "new", 8), ("checkpoint_c", "old", 12)]:
+        (tmp_path / name).mkdir()
+        torch.save({"digest": digest, "step": step}, tmp_path / name / STATE_FILE)
+    (tmp_path / "checkpoint_d").mkdir()                           # cut short by a kill: no state file
+    (tmp_path / RAY_RUN_RECORD).write_text("{}")
+    folder, step = latest_checkpoint(tmp_path, "new")
+    assert (folder.name, step) == ("checkpoint_b", 8)
+    assert not (tmp_path / "checkpoint_c").exists()               # another digest's checkpoint is stale
+    assert (tmp_path / RAY_RUN_RECORD).read_text() == "{}"

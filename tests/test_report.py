@@ -10,9 +10,11 @@ import json
 import re
 from collections import Counter
 
+import pandas as pd
 import pytest
 import yaml
 
+from eat.config import EMOTIONS
 from eat.report.build import build_report
 from eat.report.paper_numbers import PAPER_NUMBERS, PaperNumbers
 from eat.report.table_model import NO_COMPARISON
@@ -284,3 +286,21 @@ def test_html_report_renders_in_headless_chromium(built, tmp_path):
 
     image = iio.imread(png)
     assert image.shape[:2] == (1200, 1280) and image.std() > 10   # something drawn, not a blank page
+
+
+def test_ground_truth_acc_emo_counts_every_test_clip_when_the_evaluation_says_so(tmp_path):
+    """evaluate scores the Ground Truth row's Acc_emo on every MEAD test clip (``MEAD/acc_emo_clips``, rows in
+    ``mead_emotion.parquet``), not only the sample the generated models are scored on: n follows those rows."""
+    reports = write_fixture(tmp_path)
+    gt = reports / "evaluate" / "ground_truth"
+    metrics = json.loads((gt / "metrics.json").read_text())
+    write(gt / "metrics.json", metrics | {"MEAD/Acc_emo": 0.5, "MEAD/Acc_emo_happy": 0.25, "MEAD/acc_emo_clips": 48})
+    rows = [{"uid": f"MEAD__M003__{e}__{j:03d}", "emotion": e, "emotion_pred": e} for e in EMOTIONS for j in range(6)]
+    pd.DataFrame(rows).to_parquet(gt / "mead_emotion.parquet", index=False)
+    build_report(reports, params_path=tmp_path / "params.yaml", baselines_dir=None, repo=tmp_path,
+                 dvc_lock=tmp_path / "dvc.lock", shares=SHARES)
+    md = (reports / "paper.md").read_text()
+    t1_gt = next(line for line in md.splitlines() if line.startswith("| Ground Truth |"))
+    assert "50.00 (n=48)" in t1_gt
+    t7_happy = next(line for line in md.splitlines() if line.startswith("| happy |"))
+    assert "25.00 (n=6)" in t7_happy

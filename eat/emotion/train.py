@@ -10,7 +10,7 @@ Objective (Emotion-FAN's ``fan_afew_traintest.py``): ``train_frames`` frames per
 probability 1/2 (its only augmentation; :func:`jitter` adds crop and colour changes), cross-entropy of the
 frame-attention logits, lr × ``lr_gamma`` at each ``lr_milestones`` fraction of the steps. ``optimizer``: SGD
 with momentum and weight decay as Emotion-FAN, which fine-tunes a FER+ backbone; from scratch on the embedded
-data SGD stays at the ln 8 plateau (docs/probes/emotion_classifier), so the default profile uses AdamW.
+data SGD stays at the ln 8 plateau (docs/probes/emotion_fan), so the default profile uses AdamW.
 Backbone weights come from :func:`~eat.emotion.emotion_fan.load_emotion_fan` (``auto``: the Emotion-FAN file
 when present and matching, else from scratch; the metrics say which).
 

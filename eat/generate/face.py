@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from eat.config import Params
-from eat.preprocess.crop_align import crop, crop_box
+from eat.preprocess.crop_geometry import crop, crop_box
 
 log = logging.getLogger(__name__)
 

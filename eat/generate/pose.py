@@ -28,6 +28,7 @@ from eat.config import Params
 from eat.io.media import MediaError, open_video
 from eat.latent.data import to_tensor
 from eat.models.latent import LatentNetworks
+from eat.preprocess.crop_geometry import crop, crop_box
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,6 @@ def ping_pong(index: np.ndarray, n_video: int) -> np.ndarray:
 def video_pose(video: Path | str, nets: LatentNetworks, params: Params, n_frames: int) -> np.ndarray:
     """(n_frames, 6) head pose of a driving video (module docstring)."""
     from eat.generate.face import detect_faces, face_landmarks
-    from eat.preprocess.crop_align import crop, crop_box
 
     video = Path(video)
     if n_frames < 1:

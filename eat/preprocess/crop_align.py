@@ -19,24 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import decord
 import numpy as np
 
 from eat.config import CropAlignConfig
 from eat.io.arrays import write_npz
 from eat.io.media import MediaError, write_video
+from eat.preprocess.crop_geometry import crop, crop_box
 from eat.preprocess.head_pose import estimate_pose
 from eat.preprocess.landmarks import make_detector
-
-
-def crop_box(landmarks: np.ndarray, scale: float) -> np.ndarray:
-    """(68, 2) landmarks → (x0, y0, side) of the square crop (official rule, see module docstring)."""
-    x_min, y_min = landmarks.min(axis=0)
-    x_max, y_max = landmarks.max(axis=0)
-    side = scale * (x_max - x_min)
-    cx, cy = (x_min + x_max) / 2, (3 * y_min + y_max) / 4
-    return np.array([cx - side / 2, cy - side / 2, side], np.float32)
 
 
 def smoothed_boxes(landmarks: np.ndarray, scale: float, window: int) -> np.ndarray:
@@ -48,15 +39,6 @@ def smoothed_boxes(landmarks: np.ndarray, scale: float, window: int) -> np.ndarr
     padded = np.pad(boxes, ((pad, window - 1 - pad), (0, 0)), mode="edge")
     kernel = np.ones(window) / window
     return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(3)], axis=1).astype(np.float32)
-
-
-def crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """Cut the square ``box`` (x0, y0, side) out of ``frame`` and resize it to size × size."""
-    x0, y0, side = (float(v) for v in box)
-    scale = size / side
-    affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.warpAffine(frame, affine, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _fill_missing(landmarks: list[np.ndarray | None]) -> np.ndarray:

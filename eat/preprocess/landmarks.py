@@ -27,6 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
+from eat.preprocess.crop_geometry import crop
 from eat.weights import REGISTRY, resolve
 
 # iBUG-68 index → MediaPipe Face Mesh vertex(es). Jaw 0–16, brows 17–26, nose 27–35,
@@ -141,8 +142,6 @@ def mesh_region(box: np.ndarray) -> np.ndarray:
 
 def region_landmarks(mesh: LandmarkDetector, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """(68, 2) landmarks in image pixels of the face in ``box``, by ``mesh`` on the region around it."""
-    from eat.preprocess.crop_align import crop  # local: crop_align imports this module (cycle)
-
     region = mesh_region(box)
     found = mesh(crop(image, region, MESH_SIZE))
     if found.landmarks is None:

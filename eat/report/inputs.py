@@ -5,9 +5,11 @@ Layout read (relative to the reports folder, default ``reports/``):
 - ``evaluate/<model>/metrics.json`` — flat ``"<DATASET>/<metric>"`` numbers (eat/scoring.py write_metrics);
   models ``ground_truth``, ``pretrain``, every key of ``params.yaml`` ``adaptation_variants`` and any
   ``baseline_<method>``; ``"<DATASET>/clips"`` is the number of scored clips, every one of which Acc_emo
-  counts (metrics/table.py aggregate);
+  counts (metrics/table.py aggregate), unless ``"<DATASET>/acc_emo_clips"`` says otherwise (the Ground Truth
+  row's Acc_emo counts every MEAD test clip, not only the scored sample);
 - ``evaluate/<model>/mead_clips.parquet`` — the per-clip rows (``emotion``, ``emotion_pred``): the number of
-  clips behind each per-emotion Acc_emo (Table 7), which metrics.json does not hold;
+  clips behind each per-emotion Acc_emo (Table 7), which metrics.json does not hold; ``mead_emotion.parquet``
+  (:data:`EMOTION_ROWS`) instead where present;
 - ``adaptation/<variant>/metrics.json`` (``parameter_shares_percent``) and ``curve.csv`` (step, seconds,
   acc_emo; Fig. 5); ``emotion_control/interpolation.png`` (Fig. 12);
 - ``latent/{osfv,enhanced}/metrics.json`` (Table 3); ``speech_recognizer/metrics.json``,
@@ -29,6 +31,7 @@ from eat.paths import BASELINES, REPORTS
 
 REFERENCE_MODELS = ("ground_truth", "pretrain")
 BASELINE_PREFIX = "baseline_"
+EMOTION_ROWS = "mead_emotion.parquet"   # a model's Acc_emo rows when they are not its scored clips' (Ground Truth)
 
 
 @dataclass
@@ -103,7 +106,8 @@ class RunResults:
         clips behind the per-emotion mean), or those of one target emotion (MEAD per-clip rows); None where
         unknown."""
         if emotion is None:
-            clips = self.metric(model, f"{dataset}/clips")
+            clips = self.metric(model, f"{dataset}/acc_emo_clips")
+            clips = self.metric(model, f"{dataset}/clips") if clips is None else clips
             return None if clips is None else int(clips)
         loaded = self.emotion_counts.get(model)
         return loaded.data.get(emotion, 0) if loaded is not None and loaded.ok else None
@@ -138,4 +142,9 @@ def load_results(reports_dir: Path | str = REPORTS, params_path: Path | str = "p
         user_study=read_json(reports / "user_study" / "table2.json"),
         interpolation=interpolation if interpolation.is_file() else None,
         baselines=baselines,
-        emotion_counts={m: read_emotion_counts(reports / "evaluate" / m / "mead_clips.parquet") for m in models})
+        emotion_counts={m: read_emotion_counts(emotion_rows(reports / "evaluate" / m)) for m in models})
+
+
+def emotion_rows(model_dir: Path) -> Path:
+    """The per-clip rows behind a model's Acc_emo: :data:`EMOTION_ROWS` where present, else its scored clips'."""
+    return model_dir / EMOTION_ROWS if (model_dir / EMOTION_ROWS).is_file() else model_dir / "mead_clips.parquet"

@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--identities", type=int, default=0, help="training identities used (0 = all)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="emotion_classifier key to change (YAML value); repeatable")
+    parser.add_argument("--train-levels", default="1,2,3",
+                        help="intensity levels of the emotional training clips kept (neutral always), e.g. 2,3")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--every", type=int, default=500, help="evaluate every this many steps")
     args = parser.parse_args()
@@ -58,11 +60,14 @@ def main() -> None:
     if args.identities:
         keep = balanced_identities(list(train_table.identity.unique()), args.identities)
         train_table = train_table[train_table.identity.isin(keep)].reset_index(drop=True)
+    levels = [int(v) for v in args.train_levels.split(",")]
+    keep = (train_table.emotion == "neutral") | train_table.level.isin(levels)
+    train_table = train_table[keep].reset_index(drop=True)
     train = load_emotion_clips(train_table, cfg.input_size, params.signal.image_size)
     held = load_emotion_clips(test_table, cfg.input_size, params.signal.image_size)
     protocol = protocol_clips(test_table, held)
     print(json.dumps({"identities": sorted(train_table.identity.unique()), "train_clips": len(train),
-                      "change": change, "seed": seed}))
+                      "change": change, "train_levels": levels, "seed": seed}))
 
     state = EmotionTrainState.new(cfg, seed)
     start = time.perf_counter()
@@ -75,7 +80,8 @@ def main() -> None:
                           "loss": round(float(np.mean(state.losses[-args.every // 4:])), 3),
                           "train_accuracy": fit, "heldout_accuracy": all_clips["accuracy"],
                           "protocol_mean_over_emotions": paper_set["mean_over_emotions"],
-                          "protocol_by_emotion": paper_set["accuracy_by_emotion"]}), flush=True)
+                          "protocol_by_emotion": paper_set["accuracy_by_emotion"],
+                          "protocol_confusion": paper_set["confusion"]}), flush=True)
 
 
 if __name__ == "__main__":
