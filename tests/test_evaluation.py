@@ -209,7 +209,7 @@ def test_the_stage_scores_every_baseline_folder_and_lists_the_test_clips(tmp_pat
     emotions = pd.read_parquet(out / "ground_truth" / "mead_emotion.parquet")
     assert list(emotions.uid) == [angry, neutral] and list(emotions.emotion) == ["angry", "neutral"]
     gt = json.loads((out / "ground_truth" / "metrics.json").read_text())
-    hits = (emotions.emotion == emotions.emotion_pred).to_numpy()
+    hits = (emotions.emotion == emotions.emotion_pred).to_numpy(dtype=float)
     assert gt["MEAD/acc_emo_clips"] == 2 and gt["MEAD/Acc_emo"] == pytest.approx(hits.mean())
     assert gt["MEAD/Acc_emo_angry"] == pytest.approx(hits[0]) and gt["MEAD/Acc_emo_neutral"] == pytest.approx(hits[1])
 
