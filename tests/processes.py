@@ -35,7 +35,15 @@ def processes_under(directory: Path) -> list[str]:
     return [cmdline for _, cmdline in _processes() if str(directory) in cmdline]
 
 
-# ---- a Ray head for the stage subprocesses of a test session ---------------------------------------------------
+# ---- Ray for the stage subprocesses of the slow tests ------------------------------------------------------------
+
+# Ray Train's controller takes a worker's checkpoint report off its one-place queue when it polls the workers, every
+# RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (2 s by default), and the worker's next report waits for that: with the test
+# fixtures' checkpoints every 2 steps of about 0.1 s, training ran at one step a second, mostly waiting. Polled every
+# 0.2 s, the same steps and checkpoints run and are saved, only collected sooner (a poll that overruns is a missed
+# health check, tolerated for 10 minutes). Ray Train hands the variable on from the driver to its controller, so it
+# goes in the stage's environment, local Ray or not.
+RAY_TRAIN_FAST_POLL = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 _HEAD_READY = "Ray runtime started."
 _HEAD_START_S = 120        # bound on `ray start --head` (seconds on a loaded 2-core machine)

@@ -27,6 +27,7 @@ from eat.preprocess.probe import probe_media
 from tests.a2et_fixture import A2ET_STEPS, a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
 from tests.latent_fixture import FRAMES, fixture_overlay
+from tests.processes import RAY_TRAIN_FAST_POLL
 
 
 def test_windows_repeat_the_edge_frames():
@@ -106,7 +107,7 @@ def _stage(inputs: dict[str, Path], phase: str, name: str, init: Path | None = N
 
 def _env(ray_env: dict[str, str]) -> dict[str, str]:
     """A stage's environment, attached to the session's Ray head (``ray_env`` = ``ray_head.env``)."""
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **ray_env}
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL, **ray_env}
 
 
 def _run(args: list[str], ray_env: dict[str, str]) -> str:

@@ -20,6 +20,7 @@ import torch
 from eat.config import deep_merge, read_yaml, write_yaml_atomic
 from tests.conftest import REPO
 from tests.latent_fixture import FRAMES, STEPS, fixture_overlay, write_latent_fixture
+from tests.processes import RAY_TRAIN_FAST_POLL
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def _stage(run: dict[str, Path], name: str) -> list[str]:
 
 def _env(ray_env: dict[str, str] | None = None) -> dict[str, str]:
     """A stage's environment: a local Ray of its own, or with ``ray_env`` (``ray_head.env``) the session's Ray head."""
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **(ray_env or {})}
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL,
+            **(ray_env or {})}
 
 
 def _run(args: list[str], ray_env: dict[str, str] | None = None) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from eat.config import apply_profile
 from tests.conftest import REPO
-from tests.processes import start_ray_head
+from tests.processes import RAY_TRAIN_FAST_POLL, start_ray_head
 
 
 def _tracked_files() -> list[str]:
@@ -26,7 +26,7 @@ def _tracked_files() -> list[str]:
 
 def _run(args: list[str], cwd: Path, ray_env: dict[str, str] | None = None) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", **(ray_env or {})}
+           "DVC_NO_ANALYTICS": "1", **RAY_TRAIN_FAST_POLL, **(ray_env or {})}
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
