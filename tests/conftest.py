@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from eat.config import Params, deep_merge, parse_params, read_yaml
+from tests.processes import RayHead, start_ray_head
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +36,24 @@ def synth_dataset(tmp_path_factory) -> tuple[Params, Path, pd.DataFrame]:
     out = tmp_path_factory.mktemp("synth")
     clips = generate(params, out)
     return params, out, clips
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """One Ray head for this test session (under pytest-xdist: per worker, each its own ports and temp dir), for the
+    stage subprocesses of the slow tests: with ``ray_head.env`` in their environment (``EAT_RAY_ADDRESS``) a stage
+    attaches to it in about a second instead of starting and stopping a local Ray of its own. Started on first use,
+    stopped when the session ends. Sized like a micro-profile stage's local Ray (``ray.workers`` = 2 CPUs, at least
+    what any one Ray Train run of the suite's fixtures asks for); tests run one at a time per worker, so stages never
+    share it concurrently. Its workers run in the checkout, where the tests run their stages (``cwd=REPO``), as the
+    workers of a stage's own local Ray would. The suite still covers the default, a local Ray started by the stage
+    itself: tests/test_latent_train.py's uninterrupted run, the ``ray`` case of tests/test_faults.py's Ctrl-C test,
+    and the in-process Ray tests (tests/test_ray_runtime.py, tests/test_preprocess_faults.py)."""
+    head = start_ray_head(num_cpus=2, cwd=REPO)
+    try:
+        yield head
+    finally:
+        head.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,6 +27,7 @@ from eat.preprocess.probe import probe_media
 from tests.a2et_fixture import A2ET_STEPS, a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
 from tests.latent_fixture import FRAMES, fixture_overlay
+from tests.processes import RAY_TRAIN_FAST_POLL
 
 
 def test_windows_repeat_the_edge_frames():
@@ -104,19 +105,22 @@ def _stage(inputs: dict[str, Path], phase: str, name: str, init: Path | None = N
             "--out", str(inputs["root"] / name / "model"), "--reports", str(inputs["root"] / name / "reports")]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+def _env(ray_env: dict[str, str]) -> dict[str, str]:
+    """A stage's environment, attached to the session's Ray head (``ray_env`` = ``ray_head.env``)."""
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL, **ray_env}
 
 
-def _run(args: list[str]) -> str:
-    proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, check=False, timeout=600)
+def _run(args: list[str], ray_env: dict[str, str]) -> str:
+    proc = subprocess.run(args, cwd=REPO, env=_env(ray_env), capture_output=True, text=True, check=False,
+                          timeout=600)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
 
 
 @pytest.mark.slow(seconds=170)
-def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_inputs):
-    _run(_stage(stage_inputs, "latent", "whole"))
+def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_inputs, ray_head):
+    ray_env = ray_head.env          # every run attaches to the session's Ray head; the killed one must leave it fit
+    _run(_stage(stage_inputs, "latent", "whole"), ray_env)
     whole = stage_inputs["root"] / "whole"
     metrics = json.loads((whole / "reports" / "metrics.json").read_text())
     assert metrics["steps"] == A2ET_STEPS and metrics["heldout"]["clips"] == 2
@@ -131,22 +135,23 @@ def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_in
     info = probe_media(video)
     assert info.has_video and info.has_audio and info.n_frames == FRAMES and info.width == 2 * 2 * 32
 
-    full = _run(_stage(stage_inputs, "full", "full", init=whole / "model" / "model.pt"))
+    full = _run(_stage(stage_inputs, "full", "full", init=whole / "model" / "model.pt"), ray_env)
     assert "train_a2et@full" in full
     full_log = pd.read_csv(stage_inputs["root"] / "full" / "reports" / "train_log.csv")
     assert {"sync", "face_l1", "perceptual", "pca", "latent"} <= set(full_log.columns)
 
     killed = stage_inputs["root"] / "killed"
-    proc = subprocess.Popen(_stage(stage_inputs, "latent", "killed"), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(_stage(stage_inputs, "latent", "killed"), cwd=REPO, env=_env(ray_env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     storage = killed / "model" / "ray" / "latent"
     deadline = time.time() + 300
     while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    ray_head.wait_until_gone("TrainController", "RayTrainWorker")   # the head ends the dead driver's training
     assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
-    out = _run(_stage(stage_inputs, "latent", "killed"))
+    out = _run(_stage(stage_inputs, "latent", "killed"), ray_env)
     resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", out)
     assert resumed, out[-2000:]
     assert 0 < int(resumed.group(1)) < A2ET_STEPS, "the kill came after training had finished"
@@ -161,7 +166,7 @@ def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_in
     write_yaml_atomic(stage_inputs["root"] / "other.yaml", changed)
     rerun = _stage(stage_inputs, "latent", "killed")
     rerun[rerun.index(str(stage_inputs["params"]))] = str(stage_inputs["root"] / "other.yaml")
-    out = _run(rerun)
+    out = _run(rerun, ray_env)
     assert "resuming from" not in out
     c = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
     assert not all(torch.equal(a[k], c[k]) for k in a)

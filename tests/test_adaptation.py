@@ -26,6 +26,7 @@ from eat.render_clip import emotional_predictor, predict_keypoints, relative_key
 from tests.a2et_fixture import a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
 from tests.latent_fixture import fixture_overlay
+from tests.processes import RAY_TRAIN_FAST_POLL
 
 
 def _table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -129,7 +130,7 @@ def test_a_step_moves_only_the_variants_adaptation_parameters(stage_inputs, name
 
 
 @pytest.mark.slow(seconds=50)
-def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs):
+def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs, ray_head):
     root = stage_inputs["root"]
     args = [sys.executable, "-m", "stages.train_adaptation", "--variants", "eat", "prompt_only", "--params",
             str(stage_inputs["params_file"]), "--latent-table", str(stage_inputs["latent_table"]),
@@ -138,8 +139,9 @@ def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs):
             "--sync-expert", str(stage_inputs["sync_expert"]),
             "--emotion-classifier", str(stage_inputs["emotion_classifier"]), "--out", str(root / "models"),
             "--checkpoints", str(root / "checkpoints"), "--reports", str(root / "reports")]
-    proc = subprocess.run(args, cwd=REPO, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, check=False, timeout=600)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL,
+           **ray_head.env}                                                      # the session's Ray head
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     steps = stage_inputs["params"].adaptation_train.steps
     summary = json.loads((root / "reports.json").read_text())

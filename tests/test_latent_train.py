@@ -20,6 +20,7 @@ import torch
 from eat.config import deep_merge, read_yaml, write_yaml_atomic
 from tests.conftest import REPO
 from tests.latent_fixture import FRAMES, STEPS, fixture_overlay, write_latent_fixture
+from tests.processes import RAY_TRAIN_FAST_POLL
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +39,15 @@ def _stage(run: dict[str, Path], name: str) -> list[str]:
             "--reports", str(run["root"] / name / "reports")]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+def _env(ray_env: dict[str, str] | None = None) -> dict[str, str]:
+    """A stage's environment: a local Ray of its own, or with ``ray_env`` (``ray_head.env``) the session's Ray head."""
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL,
+            **(ray_env or {})}
 
 
-def _run(args: list[str]) -> str:
-    proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, check=False, timeout=600)
+def _run(args: list[str], ray_env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(args, cwd=REPO, env=_env(ray_env), capture_output=True, text=True, check=False,
+                          timeout=600)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
 
@@ -54,8 +58,8 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow(seconds=120)
-def test_killed_training_resumes_to_the_same_weights(fixture_run):
-    _run(_stage(fixture_run, "whole"))
+def test_killed_training_resumes_to_the_same_weights(fixture_run, ray_head):
+    _run(_stage(fixture_run, "whole"))             # a local Ray of the stage's own (no address: the default)
     whole = fixture_run["root"] / "whole"
     metrics = json.loads((whole / "reports" / "metrics.json").read_text())
     assert metrics["steps"] == STEPS and metrics["heldout"]["clips"] == 2
@@ -63,19 +67,21 @@ def test_killed_training_resumes_to_the_same_weights(fixture_run):
     assert log.step.tolist() == list(range(1, STEPS + 1)) and np.isfinite(log.total).all()
     assert (whole / "reports" / "heldout" / "W009.png").stat().st_size > 1000
 
-    # Kill the second run once its first checkpoint exists, then run it again to the end.
+    # Kill the second run once its first checkpoint exists, then run it again to the end; both attach to the
+    # session's long-lived Ray head, which the killed driver must leave fit for the resumed one.
     killed = fixture_run["root"] / "killed"
-    proc = subprocess.Popen(_stage(fixture_run, "killed"), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(_stage(fixture_run, "killed"), cwd=REPO, env=_env(ray_head.env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     storage = killed / "model" / "ray" / "enhanced"
     deadline = time.time() + 300
     while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    ray_head.wait_until_gone("TrainController", "RayTrainWorker")   # the head ends the dead driver's training
     assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
     assert not (killed / "model" / "model.pt").exists()
-    out = _run(_stage(fixture_run, "killed"))
+    out = _run(_stage(fixture_run, "killed"), ray_head.env)
     resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", out)
     assert resumed, out[-2000:]
     assert 0 < int(resumed.group(1)) < STEPS, "the kill came after training had finished"
