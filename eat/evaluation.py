@@ -265,11 +265,13 @@ def ground_truth_emotions(params: Params, latent_table: Path | str, audio_table:
 
 
 def emotion_summary(rows: pd.DataFrame) -> dict[str, Any]:
-    """``"MEAD/<Acc_emo…>"`` of per-clip rows with ``emotion`` and ``emotion_pred``, and the clips they count."""
-    from metrics.emotion import accuracy
+    """``"MEAD/<Acc_emo…>"`` of per-clip rows with ``emotion`` and ``emotion_pred`` (:func:`metrics.table.aggregate`),
+    their count as ``acc_emo_clips``: it overrides the model's clip count for Acc_emo alone."""
+    from metrics.table import aggregate
 
-    truth, pred = (rows[c].map(EMOTIONS.index).to_numpy() for c in ("emotion", "emotion_pred"))
-    return {f"MEAD/{k}": v for k, v in (accuracy(truth, pred, EMOTIONS) | {"acc_emo_clips": len(rows)}).items()}
+    numbers = aggregate(rows[["emotion", "emotion_pred"]], EMOTIONS)
+    numbers["acc_emo_clips"] = numbers.pop("clips")
+    return {f"MEAD/{k}": v for k, v in numbers.items()}
 
 
 def summary(rows: pd.DataFrame, fid: list, space, dataset: str) -> dict[str, Any]:
