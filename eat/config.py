@@ -554,6 +554,7 @@ class EmotionClassifierConfig(_Section):
     classifier_dropout: float = Field(ge=0, lt=1)   # before the classifier (0.6)
     weights: Literal["auto", "pretrained", "scratch"]   # auto: the emotion_fan file when present and matching
     crop_jitter: float = Field(ge=0, lt=1)   # random crop: up to this share of the side smaller, shifted
+    aspect_jitter: float = Field(ge=0, lt=1)  # crop's width:height in e^±this (face-shape augmentation)
     color_jitter: float = Field(ge=0, lt=1)  # brightness, contrast, saturation factors in 1 ± this
     train_frames: int = Field(ge=1)         # frames sampled per clip and step (Emotion-FAN: 3)
     steps: int = Field(ge=1)

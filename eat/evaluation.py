@@ -256,11 +256,11 @@ def ground_truth_emotions(params: Params, latent_table: Path | str, audio_table:
     of the generated videos (``signal.image_size``) as in :func:`aligned_truth`'s clips. The Ground Truth row's
     Acc_emo needs nothing generated, so it is not limited to the ``evaluate.mead_clips`` sample."""
     from eat.emotion.predict import predict_videos
-    from eat.io.video import read_frames
+    from eat.io.video import read_aligned_frames
 
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "test")].sort_values("uid").reset_index(drop=True)
-    pred = predict_videos(classifier, [read_frames(path, params.signal.image_size) for path in table.aligned])
+    pred = predict_videos(classifier, [read_aligned_frames(path, params.signal.image_size) for path in table.aligned_arrays])
     return pd.DataFrame({"uid": table.uid, "emotion": table.emotion, "emotion_pred": [EMOTIONS[i] for i in pred]})
 
 

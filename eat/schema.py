@@ -96,10 +96,11 @@ QUARANTINE = pa.schema([
 #   describe the normalised files) plus:
 NORMALISED_EXTRA = [("video_norm", pa.string()), ("audio_norm", pa.string())]
 
-# data/interim/aligned/<uid>.mp4 — (T, S, S, 3) aligned face crops, S = signal.image_size,
+# data/interim/aligned/<uid>.mp4 — (T, S, S, 3) aligned face crops, S = crop_align.size,
 #   H.264 yuv444p, crf from params (visually lossless; see eat/preprocess/crop_align.py).
 # data/interim/aligned/<uid>.npz — landmarks: (T, 68, 2) float32, iBUG order, in crop pixels;
-#   box: (T, 4) float32 crop box (x0, y0, side, side) in normalised-frame pixels.
+#   box: (T, 4) float32 crop box (x0, y0, side, side) in normalised-frame pixels;
+#   frames: (T, s, s, 3) uint8 RGB, the crops area-downscaled to s = signal.image_size (what the models read).
 # data/interim/aligned.parquet — NORMALISED columns plus ("aligned", path) and
 #   ("landmark_detected_frac", float32).
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from eat.io.arrays import write_npz
 from eat.io.media import write_video
+from eat.io.video import read_frames
 
 SIZE = 32
 FRAMES = 10
@@ -50,7 +51,7 @@ def write_latent_fixture(root: Path) -> Path:
             uid = f"MEAD__{identity}__{emotion}__001"
             video, arrays, pose_path = root / f"{uid}.mp4", root / f"{uid}.npz", root / f"{uid}.npy"
             write_video(video, iter(frames), 25.0, SIZE, SIZE, crf=12, pix_fmt="yuv444p")
-            write_npz(arrays, {"landmarks": landmarks,
+            write_npz(arrays, {"landmarks": landmarks, "frames": read_frames(video, SIZE),   # as crop_align stores
                                "box": np.tile(np.array([0, 0, SIZE, SIZE], np.float32), (FRAMES, 1))})
             np.save(pose_path, pose)
             rows.append({"clip_id": uid.replace("__", "/"), "uid": uid, "dataset": "MEAD", "identity": identity,

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from eat.config import EMOTIONS, EmotionClassifierConfig, read_yaml
 from eat.emotion.emotion_fan import FAN_MEAD_ORDER, EmotionFAN, _convert_checkpoint, load_emotion_fan
-from eat.emotion.train import EmotionClip, evaluate_emotion, protocol_clips
+from eat.emotion.train import EmotionClip, evaluate_emotion, jitter, protocol_clips
 from eat.weights import WeightsError
 from tests.conftest import REPO
 
@@ -76,6 +76,31 @@ def test_overfits_two_toy_clips_of_distinct_colours():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def _box(frame: np.ndarray) -> tuple[int, int]:
+    """Width and height of the bright pixels' bounding box."""
+    ys, xs = np.nonzero(frame[..., 0] > 127)
+    return xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+
+
+def test_aspect_jitter_stretches_a_square_into_rectangles_of_both_kinds():
+    square = np.zeros((2, 96, 96, 3), np.uint8)
+    square[:, 28:68, 28:68] = 255
+    cfg = _cfg(crop_jitter=0.0, color_jitter=0.0, aspect_jitter=0.3)
+    ratios = []
+    for seed in range(8):
+        views = jitter(square, cfg, np.random.default_rng(seed))
+        assert np.array_equal(views[0], views[1])           # one view for every frame of the clip
+        width, height = _box(views[0])
+        ratios.append(width / height)
+    assert min(ratios) < 0.9 and max(ratios) > 1.1 and all(np.exp(-0.3) - 0.06 < r < np.exp(0.3) + 0.06 for r in ratios)
+
+
+def test_no_jitter_keeps_the_frames():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    cfg = _cfg(crop_jitter=0.0, color_jitter=0.0, aspect_jitter=0.0)
+    assert np.array_equal(jitter(frames, cfg, np.random.default_rng(1)), frames)
 
 
 def test_pretrained_without_the_file_names_it(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def test_local_session_runs_a_task_reuses_when_nested_and_leaves_no_process(priv
             return x * x
 
         assert ray.get([square.remote(i) for i in range(4)]) == [0, 1, 4, 9]
+        # Workers run at the stage's own priority, not Ray's nice 15, so a busy core cannot stall a training step.
+        assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == os.nice(0)
         node = ray.get_runtime_context().get_node_id()
         with ray_session():  # nested: the same Ray, not a second one
             assert ray.get_runtime_context().get_node_id() == node

@@ -28,6 +28,7 @@ from eat.emotion.train import (
     emotion_tables,
     frames_tensor,
     load_emotion_classifier,
+    load_emotion_clips,
     read_face_crops,
     train_emotion_classifier,
 )
@@ -48,6 +49,7 @@ from metrics.sync import evaluate_offset
 from tests.conftest import REPO
 
 SIZE = 32
+JUDGED_SIZE = SIZE // 2   # the size Emotion-FAN trains and judges at in these tests (the stored frames' size)
 FRAMES = 36
 N_MELS = 80
 FACE_COLOUR = {"neutral": (200, 170, 140), "angry": (230, 60, 50), "happy": (240, 220, 60)}
@@ -96,6 +98,7 @@ def write_supervision_fixture(root: Path) -> tuple[Path, Path]:
                                          root / f"{uid}.mel.npz")
         write_video(video, iter(frames), 25.0, SIZE, SIZE, crf=12, pix_fmt="yuv444p")
         write_npz(arrays, {"landmarks": np.zeros((FRAMES, 68, 2), np.float32),
+                           "frames": read_frames(video, JUDGED_SIZE),        # the models' size, as crop_align stores
                            "box": np.tile(np.array([0, 0, SIZE, SIZE], np.float32), (FRAMES, 1))})
         np.save(pose, np.zeros((FRAMES, 6), np.float32))
         write_npz(features, {"mel": mel})
@@ -252,12 +255,11 @@ def test_emotion_training_crops_are_the_crops_acc_emo_judges(fixture):
     # Trained on what it will judge: frames at the test videos' resolution, face box cut and resized by the same
     # function eat.emotion.predict applies to generated videos (only uint8 rounding apart).
     train, _ = emotion_tables(fixture["pose"])
-    path = train.aligned.iloc[0]
-    crops = read_face_crops(path, 24, frame_size=SIZE // 2)
-    judged = face_crops(frames_tensor(read_frames(path, SIZE // 2)), 24).movedim(-3, -1).numpy()
-    assert crops.shape == (FRAMES, 24, 24, 3) and crops.dtype == np.uint8
-    assert np.abs(crops / 255.0 - judged).max() <= 0.5 / 255 + 1e-6
-    assert not np.array_equal(crops, read_face_crops(path, 24))          # the stored-resolution path differs
+    clip = load_emotion_clips(train.iloc[:1], 24, frame_size=JUDGED_SIZE)[0]
+    judged = face_crops(frames_tensor(read_frames(train.aligned.iloc[0], JUDGED_SIZE)), 24).movedim(-3, -1).numpy()
+    assert clip.frames.shape == (FRAMES, 24, 24, 3) and clip.frames.dtype == np.uint8
+    assert np.abs(clip.frames / 255.0 - judged).max() <= 0.5 / 255 + 1e-6
+    assert not np.array_equal(clip.frames, read_face_crops(train.aligned.iloc[0], 24))   # the stored-size path differs
 
 
 def test_emotion_classifier_learns_the_fixture_colours(fixture):
@@ -266,7 +268,7 @@ def test_emotion_classifier_learns_the_fixture_colours(fixture):
     # pipeline trains it for its 64² test videos.
     root = fixture["root"]
     result = train_emotion_classifier(_emotion_cfg(steps=80, checkpoint_every=80), 0, fixture["pose"],
-                                      root / "emo_long", root / "el" / "m.json", frame_size=SIZE // 2)
+                                      root / "emo_long", root / "el" / "m.json", frame_size=JUDGED_SIZE)
     assert result["train_loss_last"] < 0.5 * result["train_loss_first"]
     assert result["train_accuracy"] == 1.0
     assert result["heldout"]["accuracy"] >= 2 / 3 > result["acc_emo_chance"]
@@ -291,11 +293,27 @@ def _stage(args: list[str]) -> subprocess.CompletedProcess:
                           check=False, timeout=300)
 
 
+def _stored_at(pose_table: Path, size: int, folder: Path) -> Path:
+    """A copy of ``pose_table`` whose npz files hold the frames at ``size``², as crop_align stores them for
+    ``signal.image_size = size`` (the stage scripts check the size against params)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pd.read_parquet(pose_table)
+    for i, row in table.iterrows():
+        with np.load(row.aligned_arrays) as stored:
+            arrays = {**dict(stored), "frames": read_frames(row.aligned, size)}
+        table.loc[i, "aligned_arrays"] = str(folder / Path(row.aligned_arrays).name)
+        write_npz(table.loc[i, "aligned_arrays"], arrays)
+    table.to_parquet(folder / "pose.parquet")
+    return folder / "pose.parquet"
+
+
 def test_stage_scripts_train_on_the_fixture_and_name_a_missing_input(fixture):
     root = fixture["root"]
     overlay = {"sync_expert": _sync_cfg().model_dump(), "emotion_classifier": _emotion_cfg().model_dump()}
     write_yaml_atomic(root / "params.yaml", deep_merge(read_yaml(REPO / "params.yaml"), overlay))
-    common = ["--params", str(root / "params.yaml"), "--pose-table", str(fixture["pose"])]
+    size = read_yaml(root / "params.yaml")["signal"]["image_size"]
+    pose = _stored_at(fixture["pose"], size, root / f"stored_at_{size}")
+    common = ["--params", str(root / "params.yaml"), "--pose-table", str(pose)]
     for stage, extra in (("train_sync_expert", ["--audio-table", str(fixture["audio"])]),
                          ("train_emotion_classifier", [])):
         out, metrics = root / "cli" / stage, root / "cli" / f"{stage}-reports" / "metrics.json"

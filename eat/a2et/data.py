@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from eat.a2et.pose_image import head_box_images
-from eat.io.video import read_frames
+from eat.io.video import read_aligned_frames
 from eat.latent.data import to_tensor
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import source_keypoint_logits
@@ -93,9 +93,9 @@ def load_clip(row, basis: ExpressionBasis, nets: LatentNetworks, image_size: int
     if set(lengths.values()) != {row.n_frames}:
         raise ValueError(f"{row.uid}: frame counts {lengths} differ from the clip's {row.n_frames}; "
                          "re-run audio_features and extract_latent")
-    frames = read_frames(row.aligned, image_size)
+    frames = read_aligned_frames(row.aligned_arrays, image_size)
     if len(frames) != row.n_frames:
-        raise ValueError(f"{row.aligned}: {len(frames)} frames decoded, the table says {row.n_frames}")
+        raise ValueError(f"{row.aligned_arrays}: {len(frames)} frames stored, the table says {row.n_frames}")
     with torch.no_grad():
         logits = source_keypoint_logits(nets.kp_detector, to_tensor(frames[:1]))[0].numpy()
     pose = np.concatenate([latent["angles"], latent["translation"]], axis=1).astype(np.float32)

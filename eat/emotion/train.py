@@ -50,10 +50,10 @@ from eat.config import EMOTIONS, EmotionClassifierConfig
 from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, face_crops, load_emotion_fan
 from eat.io.atomic import write_text_atomic
 from eat.io.hashing import settings_digest
-from eat.io.reproducible import reproducible_torch
+from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
 from eat.io.torch_files import save_torch_atomic
 from eat.io.train_state import restore_training_state, save_training_state
-from eat.io.video import read_frames
+from eat.io.video import read_aligned_frames, read_frames
 
 STATE_FILE = "train_state.pt"
 CHANCE = 1 / len(EMOTIONS)
@@ -87,31 +87,36 @@ def emotion_tables(pose_table: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, test
 
 
-def read_face_crops(path: Path | str, size: int, frame_size: int | None = None) -> np.ndarray:
-    """(T, size, size, 3) uint8: the :data:`~eat.emotion.emotion_fan.FACE_BOX` of every frame of an aligned mp4.
+def judged_face_crops(frames: np.ndarray, size: int) -> np.ndarray:
+    """(T, size, size, 3) uint8: the :data:`~eat.emotion.emotion_fan.FACE_BOX` of frames at the resolution of the
+    videos the classifier will judge, cut and resized by :func:`~eat.emotion.emotion_fan.face_crops` exactly as
+    :func:`eat.emotion.predict.video_probabilities` does. A classifier trained on sharp 256²-sourced crops and
+    tested on 64² ones lost a quarter of its accuracy."""
+    crops = face_crops(frames_tensor(frames), size)
+    return crops.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1).numpy()
 
-    ``frame_size`` None: the box is cut at the stored resolution and area-resized (cv2). ``frame_size`` S: the
-    frames are first area-downscaled to S² — the resolution of the test and generated videos the classifier
-    will judge (``signal.image_size``; :mod:`eat.evaluation`) — and the box is cut and resized by
-    :func:`~eat.emotion.emotion_fan.face_crops`, exactly as :func:`eat.emotion.predict.video_probabilities` does.
-    A classifier trained on sharp 256²-sourced crops and tested on 64² ones lost a quarter of its accuracy."""
-    if frame_size is not None:
-        frames = read_frames(path, frame_size)
-        crops = face_crops(frames_tensor(frames), size)
-        return crops.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1).numpy()
+
+def read_face_crops(path: Path | str, size: int) -> np.ndarray:
+    """(T, size, size, 3) uint8: the face box of every frame of an aligned mp4, cut at the stored resolution and
+    area-resized (cv2)."""
     frames = read_frames(path)
     x0, y0, x1, y1 = box_pixels(frames.shape[1], frames.shape[2], FACE_BOX)
     return np.stack([cv2.resize(f[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA) for f in frames])
 
 
 def load_emotion_clips(table: pd.DataFrame, size: int, frame_size: int | None = None) -> list[EmotionClip]:
-    """Read every row's face crops at ``size``² from frames at ``frame_size``² (:func:`read_face_crops`)."""
+    """Every row's face crops at ``size``²: from the aligned frames crop_align stores at ``frame_size``² (the
+    generated videos' ``signal.image_size``; :func:`judged_face_crops`), or with ``frame_size`` None from the mp4
+    at its stored resolution (:func:`read_face_crops`)."""
     clips = []
     for row in tqdm(table.itertuples(index=False), total=len(table), desc="read clips", unit="clip", mininterval=10):
-        if not Path(row.aligned).is_file():
-            raise FileNotFoundError(f"clip {row.uid}: {row.aligned} not found; re-run the crop_align stage")
-        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion),
-                                 read_face_crops(row.aligned, size, frame_size)))
+        if frame_size is None:
+            if not Path(row.aligned).is_file():
+                raise FileNotFoundError(f"clip {row.uid}: {row.aligned} not found; re-run the crop_align stage")
+            crops = read_face_crops(row.aligned, size)
+        else:
+            crops = judged_face_crops(read_aligned_frames(row.aligned_arrays, frame_size), size)
+        clips.append(EmotionClip(row.uid, EMOTIONS.index(row.emotion), crops))
     return clips
 
 
@@ -124,14 +129,18 @@ def clip_order(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
 
 def jitter(frames: np.ndarray, cfg: EmotionClassifierConfig, rng: np.random.Generator) -> np.ndarray:
     """One random view of a clip's frames (N, S, S, 3) uint8: the same crop (scale and shift up to
-    ``crop_jitter`` of the side) and colour change (brightness, contrast, saturation up to ``color_jitter``) on
-    every frame. Beyond Emotion-FAN's flip: with a handful of training identities, the classifier must not key
-    on face shape, placement or skin tone."""
+    ``crop_jitter`` of the side, width:height stretched by up to e^±``aspect_jitter``) and colour change
+    (brightness, contrast, saturation up to ``color_jitter``) on every frame. Beyond Emotion-FAN's flip: with a
+    few dozen training identities, the classifier must not key on face shape, placement or skin tone; the stretch
+    moves eye height, brow gap and mouth width, the per-identity traits that a new face at rest is misread by
+    (docs/probes/emotion_fan)."""
     size = frames.shape[1]
-    if cfg.crop_jitter > 0:
+    if cfg.crop_jitter > 0 or cfg.aspect_jitter > 0:
         side = size * (1 - rng.uniform(0, cfg.crop_jitter))
-        x0, y0 = rng.uniform(0, size - side, 2)
-        matrix = np.array([[side / size, 0, x0], [0, side / size, y0]], np.float32)
+        stretch = np.exp(rng.uniform(-cfg.aspect_jitter, cfg.aspect_jitter)) if cfg.aspect_jitter > 0 else 1.0
+        width, height = side * np.sqrt(stretch), side / np.sqrt(stretch)
+        x0, y0 = rng.uniform(0, 1, 2) * (size - width, size - height)
+        matrix = np.array([[width / size, 0, x0], [0, height / size, y0]], np.float32)
         frames = np.stack([cv2.warpAffine(f, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                           borderMode=cv2.BORDER_REFLECT) for f in frames])
     if cfg.color_jitter > 0:
@@ -213,7 +222,7 @@ def train_steps(state: EmotionTrainState, clips: Sequence[EmotionClip], cfg: Emo
     """Run SGD steps ``state.step … until − 1`` of cross-entropy; ``checkpoint(state)`` every
     ``checkpoint_every`` steps and at ``until``."""
     state.model.train()
-    with reproducible_torch(threads=1, deterministic=True):
+    with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
         for step in tqdm(range(state.step, until), desc="train_emotion_classifier", unit="step", mininterval=10,
                          initial=state.step, total=until):
             frames, labels = make_batch(clips, cfg, seed, step)
@@ -304,7 +313,7 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
     trained = time.perf_counter()
     save_emotion_classifier(state, out_dir / "model.pt")
 
-    with reproducible_torch(threads=1, deterministic=True):
+    with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
         heldout = evaluate_emotion(state.model, held)
         protocol = evaluate_emotion(state.model, protocol_clips(test_table, held))
         train_accuracy = evaluate_emotion(state.model, train)["accuracy"]

@@ -8,15 +8,20 @@ from typing import Literal
 
 import torch
 
+SUPERVISOR_THREADS = 2
+"""Torch threads of the lip-sync expert and Emotion-FAN training: measured on the 2-core AMX machine, 2 threads
+take Emotion-FAN from 80 to 55 ms per step and the expert from 30 to 25 ms. A fixed count (not the machine's)
+keeps their results the same on any machine."""
+
 
 @contextlib.contextmanager
 def reproducible_torch(threads: int | None = None,
                        deterministic: bool | Literal["warn"] | None = None) -> Iterator[None]:
     """Run the block with ``threads`` torch threads and deterministic algorithms on or off; restore both after.
 
-    ``threads``: one thread gives results independent of the machine's core count (and, on the 2-core machine,
-    is the fastest for the small networks; eat/features/train_recognizer.py measures it); Ray Train workers
-    pass their ``threads_per_worker``. ``deterministic``: ``True`` raises on an operation without a
+    ``threads``: a fixed count gives results independent of the machine's core count; one thread is the fastest
+    for the speech recogniser (eat/features/train_recognizer.py measures it), two for the supervisors
+    (:data:`SUPERVISOR_THREADS`); Ray Train workers pass their ``threads_per_worker``. ``deterministic``: ``True`` raises on an operation without a
     deterministic implementation, ``"warn"`` only warns (``warn_only=True``: the Ray Train loops, whose
     backward passes include such operations). ``None`` leaves that setting as it is.
 

@@ -22,3 +22,18 @@ def read_frames(path: Path | str, size: int | None = None) -> np.ndarray:
     if size is None or frames.shape[1:3] == (size, size):
         return frames
     return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def read_aligned_frames(arrays: Path | str, size: int) -> np.ndarray:
+    """(T, size, size, 3) uint8 RGB: the aligned frames at the models' size, stored by crop_align in ``<uid>.npz``.
+
+    Raises ``ValueError`` naming the file when they were written at another size (``signal.image_size`` changed
+    since crop_align ran) or not at all."""
+    with np.load(arrays) as stored:
+        if "frames" not in stored.files:
+            raise ValueError(f"{arrays}: no frames; it was written by an older crop_align: re-run crop_align")
+        frames = stored["frames"]
+    if frames.shape[1:3] != (size, size):
+        raise ValueError(f"{arrays}: frames are {frames.shape[2]}x{frames.shape[1]}, the models need {size}x{size} "
+                         f"(signal.image_size): re-run crop_align")
+    return frames

@@ -20,7 +20,7 @@ import torch
 from eat.config import Params
 from eat.io.arrays import write_npz
 from eat.io.hashing import file_sha256
-from eat.io.video import read_frames
+from eat.io.video import read_aligned_frames
 from eat.latent.data import to_tensor
 from eat.models.keypoints import compose_keypoints
 from eat.preprocess.runner import run_per_clip
@@ -58,9 +58,9 @@ def clip_latent(nets, frames: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def extract_clip(row: dict, out_dir: Path, model: str, size: int) -> dict:
-    frames = read_frames(row["aligned"], size)
+    frames = read_aligned_frames(row["aligned_arrays"], size)
     if len(frames) != row["n_frames"]:
-        raise ValueError(f"{row['aligned']}: {len(frames)} frames decoded, the table says {row['n_frames']}")
+        raise ValueError(f"{row['aligned_arrays']}: {len(frames)} frames stored, the table says {row['n_frames']}")
     arrays = clip_latent(_model(model), frames)
     out = out_dir / f"{row['uid']}.npz"
     write_npz(out, arrays)
@@ -73,7 +73,7 @@ def extract_latent(params: Params, pose_table: Path | str, model: Path | str, ou
     work = partial(extract_clip, model=str(model), size=params.signal.image_size)
     settings = {"model": file_sha256(model), "image_size": params.signal.image_size}
     good, bad = run_per_clip("extract_latent", pd.read_parquet(pose_table), work, Path(out_dir),
-                             input_columns=("aligned",), settings=settings,
+                             input_columns=("aligned_arrays",), settings=settings,
                              code_modules=["eat.latent.extract", "eat.latent.data", "eat.models.keypoints",
                                            "eat.models.head_pose", "eat.models.keypoint_detector"],
                              workers=params.ray.workers, address=params.ray.address)

@@ -12,13 +12,18 @@ edge replication.
 Storage: aligned frames as H.264 4:4:4 mp4 at crf 12, visually lossless (measured on
 the embedded data: PSNR 44 dB on average, 42 dB at worst, against the uint8 crops),
 about 135× smaller than uint8 arrays and decoded by decord at ~1,250 frames/s on one
-core, faster than any model here consumes them; landmarks and boxes in a small .npz.
+core; landmarks, boxes and the frames area-downscaled to the models' ``signal.image_size``
+in a small .npz. The models train and are judged at that size: five stages read every clip's
+frames there (the latent model twice, A2ET twice, Emotion-FAN, extract_latent, evaluate), and
+decoding the mp4s took each of them 60-85 s on the 2-core machine where reading the npz takes
+seconds; the mp4 keeps the full-resolution crop for the lip-sync expert's mouth and for viewing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import decord
 import numpy as np
 
@@ -78,18 +83,28 @@ def detect_track(frames: decord.VideoReader, cfg: CropAlignConfig, path: str) ->
     return landmarks
 
 
-def crop_align_clip(row: dict, out_dir: Path, cfg: CropAlignConfig) -> dict:
-    """Write ``<uid>.mp4`` (aligned frames) and ``<uid>.npz`` (landmarks, boxes); returns new table fields."""
+def crop_align_clip(row: dict, out_dir: Path, cfg: CropAlignConfig, image_size: int) -> dict:
+    """Write ``<uid>.mp4`` (aligned frames) and ``<uid>.npz`` (landmarks, boxes, frames at ``image_size``²);
+    returns new table fields."""
     frames = decord.VideoReader(row["video_norm"], ctx=decord.cpu(0))
     landmarks = detect_track(frames, cfg, row["video_norm"])
     if cfg.mode == "first_frame":
         boxes = np.repeat(crop_box(landmarks[0], cfg.scale)[None], len(landmarks), axis=0)
     else:
         boxes = smoothed_boxes(landmarks, cfg.scale, max(1, int(round(cfg.smooth_s * row["fps"]))))
-    aligned = (crop(frames[i].asnumpy(), boxes[i], cfg.size) for i in range(len(frames)))
+    small: list[np.ndarray] = []
+
+    def aligned():
+        for i in range(len(frames)):
+            face = crop(frames[i].asnumpy(), boxes[i], cfg.size)
+            small.append(face if cfg.size == image_size else
+                         cv2.resize(face, (image_size, image_size), interpolation=cv2.INTER_AREA))
+            yield face
+
     video_out, arrays_out = out_dir / f"{row['uid']}.mp4", out_dir / f"{row['uid']}.npz"
-    write_video(video_out, aligned, row["fps"], cfg.size, cfg.size, cfg.crf, pix_fmt="yuv444p", preset="veryfast")
+    write_video(video_out, aligned(), row["fps"], cfg.size, cfg.size, cfg.crf, pix_fmt="yuv444p", preset="veryfast")
     crop_lm = (landmarks - boxes[:, None, :2]) * (cfg.size / boxes[:, None, 2:3])
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:3], boxes[:, 2:3]], axis=1)
-    write_npz(arrays_out, {"landmarks": crop_lm.astype(np.float32), "box": xywh.astype(np.float32)})
+    write_npz(arrays_out, {"landmarks": crop_lm.astype(np.float32), "box": xywh.astype(np.float32),
+                           "frames": np.stack(small)})
     return {"aligned": str(video_out), "aligned_arrays": str(arrays_out)}

@@ -36,9 +36,10 @@ def normalise(params: Params, table_in: Path, out_dir: Path, table_out: Path) ->
 
 
 def crop_align(params: Params, table_in: Path, out_dir: Path, table_out: Path) -> pd.DataFrame:
-    work = partial(crop_align_clip, cfg=params.crop_align)
+    work = partial(crop_align_clip, cfg=params.crop_align, image_size=params.signal.image_size)
+    settings = {**params.crop_align.model_dump(), "image_size": params.signal.image_size}
     good, bad = run_per_clip("crop_align", pd.read_parquet(table_in), work, out_dir,
-                             input_columns=("video_norm",), settings=params.crop_align.model_dump(),
+                             input_columns=("video_norm",), settings=settings,
                              code_modules=["eat.preprocess.crop_align", "eat.preprocess.landmarks",
                                            "eat.preprocess.head_pose", "eat.io.media", "eat.io.arrays"],
                              workers=params.ray.workers, address=params.ray.address)
