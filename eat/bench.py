@@ -31,7 +31,7 @@ from eat.preprocess.normalise import normalise_clip
 from eat.preprocess.pose_stage import pose_clip
 from eat.ray_runtime import ray_session
 from eat.synth.clip import render_clip
-from eat.synth.generate import X264_PRESET, plan_clips
+from eat.synth.generate import plan_clips
 
 
 def _machine() -> dict:
@@ -52,8 +52,7 @@ def bench_synth(params_path: str) -> dict:
     clip = render_clip(spec, params.seed)
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        write_video(Path(tmp) / "v.mp4", clip.frames, spec.fps, spec.width, spec.height, params.synth.crf,
-                    preset=X264_PRESET)
+        write_video(Path(tmp) / "v.mp4", clip.frames, spec.fps, spec.width, spec.height, params.synth.crf)
         write_audio(Path(tmp) / "a.m4a", clip.samples, spec.audio_rate)
     t2 = time.perf_counter()
     n = len(clip.frames)

@@ -12,6 +12,7 @@ import hashlib
 
 import numpy as np
 
+from eat.io import media
 from eat.io.media import PORTABLE, write_audio, write_video
 
 
@@ -34,3 +35,14 @@ def test_video_and_audio_bytes_are_the_known_answers(tmp_path):
     assert _md5(tmp_path / "v.mp4") == "a99ea6c6c02e6597c54f2618c8af7f39"
     assert _md5(tmp_path / "a.m4a") == "5273168f287ff4c8e1c1d4e2e578e48c"
     assert _md5(tmp_path / "b.m4a") == "0e9ef983284d23720c1c895835b430c1"
+
+
+def test_x264_gets_the_same_instruction_sets_on_every_supported_cpu(monkeypatch):
+    # libx264 detects the CPU itself (ffmpeg's -cpuflags does not reach it), and its AVX512 code writes other bytes
+    # than its AVX2 code for some clips: the pin makes an AVX512 or AMX machine encode as an AVX2-only one does.
+    for kind in ("AVX2", "AVX512", "AVX512-BF16", "AMX"):
+        monkeypatch.setattr(media, "cpu_kind", lambda kind=kind: kind)
+        args = media.x264_args("medium", 18, "yuv420p")
+        assert args[args.index("-x264-params") + 1] == f"asm={media.X264_CPU}" and "AVX512" not in media.X264_CPU
+    monkeypatch.setattr(media, "cpu_kind", lambda: "other")       # no AVX2: x264 must not be told to use it
+    assert "-x264-params" not in media.x264_args("medium", 18, "yuv420p")

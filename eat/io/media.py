@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from eat.io.atomic import atomic_path
+from eat.machine import cpu_kind
 
 
 class MediaError(ValueError):
@@ -35,8 +36,22 @@ class MediaError(ValueError):
 _BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
 # ffmpeg's plain-C code paths for everything it writes: its RGB → YUV conversion (libswscale) and its AAC encoder
 # give other bytes with SSE, AVX2/FMA or no SIMD at all, so files written on two kinds of CPU could differ.
-# libx264 is bit-exact whatever the CPU and keeps its own SIMD (encoding time unchanged). docs/determinism.md.
+# ffmpeg's -cpuflags does not reach libx264, which detects the CPU itself: see X264_CPU. docs/determinism.md.
 PORTABLE = ["-cpuflags", "0"]
+
+X264_CPU = "MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2,AVX,LZCNT,BMI1,BMI2,FMA3,AVX2"
+"""The instruction sets libx264 may use, the same on every machine: its AVX512 code gives other bytes than its
+AVX2 code for some clips (measured: 4 of 53 synthetic clips at preset medium, 8 of 53 at veryfast;
+docs/probes/cross_machine/x264_cpu_masks.py), so an AVX512 and an AVX2-only machine would write different videos.
+Every CPU kind this project runs on (AVX2, AVX512, AMX) has these sets, and x264 is as fast with them."""
+
+
+def x264_args(preset: str, crf: int, pix_fmt: str) -> list[str]:
+    """ffmpeg output options of every H.264 file the project writes: one thread and :data:`X264_CPU`, so the bytes
+    depend on neither the core count nor the CPU kind. A CPU without AVX2 (``cpu_kind`` "other") keeps x264's own
+    choice: its videos may differ from the committed run's by a few bytes."""
+    pinned = ["-x264-params", f"asm={X264_CPU}"] if cpu_kind() in {"AVX2", "AVX512", "AVX512-BF16", "AMX"} else []
+    return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pix_fmt, "-threads", "1", *pinned]
 
 
 def ffmpeg_exe() -> str:
@@ -79,7 +94,7 @@ def write_video(path: Path | str, frames: Iterable[np.ndarray], fps: float, widt
         args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0"]
         if audio is not None:
             args += ["-i", _wav(audio[0], audio[1], tmpdir)]
-        args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pix_fmt, "-threads", "1"]
+        args += x264_args(preset, crf, pix_fmt)
         if audio is not None:
             args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(audio[1])]
         args += [*_BITEXACT, "-f", "mp4", str(tmp)]

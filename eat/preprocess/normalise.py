@@ -18,7 +18,7 @@ import soundfile as sf
 
 from eat.config import NormaliseConfig, SignalConfig
 from eat.io.atomic import atomic_path
-from eat.io.media import MediaError, read_audio, run_ffmpeg
+from eat.io.media import MediaError, read_audio, run_ffmpeg, x264_args
 
 
 def samples_per_frame(signal: SignalConfig) -> int:
@@ -48,8 +48,8 @@ def normalise_clip(row: dict, out_dir: Path, signal: SignalConfig, cfg: Normalis
     video_out = out_dir / f"{row['uid']}.mp4"
     with atomic_path(video_out) as tmp:
         run_ffmpeg(["-i", row["video_path"], "-an", "-vf", f"fps={signal.fps:g}", "-frames:v", str(max_frames),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(cfg.crf), "-pix_fmt", "yuv420p",
-                    "-threads", "1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
+                    *x264_args("veryfast", cfg.crf, "yuv420p"),
+                    "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
                     "-f", "mp4", str(tmp)], video_out)
         n_frames = len(decord.VideoReader(str(tmp), ctx=decord.cpu(0)))
     if n_frames == 0:

@@ -38,10 +38,6 @@ from eat.synth.corpus import LRW_WORDS, SENTENCES, lrw_phrase
 from eat.synth.identities import make_identity, stable_rng
 
 log = logging.getLogger(__name__)
-X264_PRESET = "veryfast"
-"""The synthetic videos' encoder speed: half medium's time (MEAD clips: 2.1 s vs 4.2 s per 877 frames on the
-AMX machine, render 1.9 s) at 4 % smaller files for crf 18; single-threaded x264 gives the same bytes on every CPU."""
-
 _VOX_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
 
@@ -134,11 +130,11 @@ def write_clip(spec: ClipSpec, seed: int, out: Path, crf: int) -> str:
     clip = render_clip(spec, seed)
     root = out / spec.dataset
     if spec.dataset == "MEAD":
-        write_video(root / spec.video, clip.frames, spec.fps, spec.width, spec.height, crf, preset=X264_PRESET)
+        write_video(root / spec.video, clip.frames, spec.fps, spec.width, spec.height, crf)
         write_audio(root / spec.audio, clip.samples, spec.audio_rate)
     else:
         write_video(root / spec.video, clip.frames, spec.fps, spec.width, spec.height, crf,
-                    audio=(clip.samples, spec.audio_rate), preset=X264_PRESET)
+                    audio=(clip.samples, spec.audio_rate))
         if spec.audio != spec.video:
             write_audio(root / spec.audio, clip.samples, spec.audio_rate)
     parts = out / "groundtruth" / "parts"
