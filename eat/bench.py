@@ -26,9 +26,7 @@ from eat.io.atomic import write_text_atomic
 from eat.io.media import write_audio, write_video
 from eat.parallel import map_clips
 from eat.paths import BENCH, POSE_TABLE
-from eat.preprocess.crop_align import crop_align_clip
-from eat.preprocess.normalise import normalise_clip
-from eat.preprocess.pose_stage import pose_clip
+from eat.preprocess.stages import clip_work
 from eat.ray_runtime import ray_session
 from eat.synth.clip import render_clip
 from eat.synth.generate import plan_clips
@@ -52,7 +50,8 @@ def bench_synth(params_path: str) -> dict:
     clip = render_clip(spec, params.seed)
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        write_video(Path(tmp) / "v.mp4", clip.frames, spec.fps, spec.width, spec.height, params.synth.crf)
+        write_video(Path(tmp) / "v.mp4", clip.frames, spec.fps, spec.width, spec.height, params.synth.crf,
+                    preset=params.synth.preset)
         write_audio(Path(tmp) / "a.m4a", clip.samples, spec.audio_rate)
     t2 = time.perf_counter()
     n = len(clip.frames)
@@ -81,11 +80,7 @@ def bench_preprocess(params_path: str, n_clips: int = 24) -> dict:
                     "decord_decode_fps": round(frames / (time.perf_counter() - t0), 1)}
     with tempfile.TemporaryDirectory() as tmp, ray_session(address="local", num_cpus=2):
         map_clips(len, [[0]] * 4, desc="warm up Ray", workers=2, address="local")  # Ray start-up is not timed
-        stages = {
-            "normalise": partial(normalise_clip, out_dir=Path(tmp), signal=params.signal, cfg=params.normalise),
-            "crop_align": partial(crop_align_clip, out_dir=Path(tmp), cfg=params.crop_align),
-            "pose": partial(pose_clip, out_dir=Path(tmp), size=params.crop_align.size),
-        }
+        stages = {name: partial(work, out_dir=Path(tmp)) for name, work in clip_work(params).items()}
         for name, work in stages.items():
             for workers in (1, 2):
                 start = time.perf_counter()

@@ -119,6 +119,7 @@ class SynthConfig(_Section):
     voxceleb2: VoxSynthConfig
     workers: int = Field(ge=1, le=64)
     crf: int = Field(ge=0, le=51)
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]  # x264's
 
 
 class DataConfig(_Section):
@@ -411,7 +412,6 @@ class AdaptationTrainConfig(_Section):
     checkpoint_every: int = Field(ge=1)
     log_every: int = Field(ge=1)
     grad_clip: float = Field(gt=0)
-    eval_clips: int = Field(ge=0)             # held-out emotional MEAD clips generated and scored (0 = all)
     curve_points: int = Field(ge=2)           # Fig. 5: checkpoints along training scored on a fixed subset
     curve_clips: int = Field(ge=1)            # … of this many held-out clips
 

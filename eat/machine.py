@@ -6,11 +6,15 @@ timing the project records carries this class (benchmarks, ``reports/timings.jso
 
 from __future__ import annotations
 
+import functools
 import os
 
 
+@functools.cache
 def cpu_kind() -> str:
-    """The instruction-set class that sets a CPU step's speed: AMX, AVX512-BF16, AVX512, AVX2 or other."""
+    """The instruction-set class that sets a CPU step's speed: AMX, AVX512-BF16, AVX512, AVX2 or other.
+
+    Read once per process: every video write asks (:func:`eat.io.media.x264_args`)."""
     try:
         with open("/proc/cpuinfo") as fh:
             flags = set(next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), []))

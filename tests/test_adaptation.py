@@ -149,7 +149,6 @@ def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs, ray_he
     assert summary["prompt_only"]["trainable_parameters"] < summary["eat"]["trainable_parameters"]
     metrics = json.loads((root / "reports" / "eat" / "metrics.json").read_text())
     assert metrics["steps"] == steps and metrics["train_clips"] == 4 and metrics["trainable_parameters"] > 0
-    assert metrics["heldout"]["clips"] == 1 and metrics["heldout"]["acc_emo"] in (0.0, 1.0)   # W009 angry
     snapshots = torch.load(root / "models" / "eat" / "snapshots.pt", weights_only=True)
     assert [s["step"] for s in snapshots] == [0, steps]
     assert not all(torch.equal(snapshots[0]["adaptation"][k], snapshots[-1]["adaptation"][k])

@@ -20,6 +20,7 @@ import soundfile as sf
 
 from eat import ray_runtime
 from eat.io.media import MediaError, write_video
+from eat.io.video import read_frames
 from eat.preprocess import crop_align
 from eat.preprocess.landmarks import Detection
 from eat.preprocess.layouts import uid_of
@@ -169,9 +170,9 @@ def test_a_detected_profile_face_is_rejected_with_its_yaw(tmp_path, monkeypatch,
     monkeypatch.setattr(crop_align, "make_detector", lambda backend, weights: _ExactLandmarks(yaw, 320, 180))
     cfg = micro_params().crop_align
     with pytest.raises(MediaError) as err:
-        crop_align.detect_track(decord.VideoReader(str(path), ctx=decord.cpu(0)), cfg, str(path))
+        crop_align.detect_track(read_frames(path), cfg, str(path))
     found = re.fullmatch(re.escape(str(path)) + r": profile view \(yaw (\d+)° > crop_align\.max_abs_yaw = 45\.0°\); "
                                                 r"the models need near-frontal faces", str(err.value))
     assert found and abs(int(found.group(1)) - abs(yaw)) <= 3, str(err.value)
     monkeypatch.setattr(crop_align, "make_detector", lambda backend, weights: _ExactLandmarks(yaw / 3, 320, 180))
-    assert crop_align.detect_track(decord.VideoReader(str(path), ctx=decord.cpu(0)), cfg, str(path)).shape == (3, 68, 2)
+    assert crop_align.detect_track(read_frames(path), cfg, str(path)).shape == (3, 68, 2)

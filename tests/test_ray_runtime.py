@@ -11,7 +11,15 @@ import ray
 import torch
 
 from eat import ray_runtime
-from eat.ray_runtime import ADDRESS_ENV, gpu_available, ray_session, ray_temp_dir, remote_options, resolve_address
+from eat.ray_runtime import (
+    ADDRESS_ENV,
+    TRAIN_POLL_ENV,
+    gpu_available,
+    ray_session,
+    ray_temp_dir,
+    remote_options,
+    resolve_address,
+)
 from eat.ray_train import RAY_RUN_RECORD, STATE_FILE, latest_checkpoint
 from tests.processes import processes_under
 
@@ -73,6 +81,8 @@ def test_local_session_runs_a_task_reuses_when_nested_and_leaves_no_process(priv
         assert ray.get([square.remote(i) for i in range(4)]) == [0, 1, 4, 9]
         # Workers run at the stage's own priority, not Ray's nice 15, so a busy core cannot stall a training step.
         assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == os.nice(0)
+        # Ray Train's controller (a Ray worker) polls its training workers often enough for a run to return at once.
+        assert float(ray.get(ray.remote(lambda: os.environ.get(TRAIN_POLL_ENV, "2")).remote())) <= 0.2
         node = ray.get_runtime_context().get_node_id()
         with ray_session():  # nested: the same Ray, not a second one
             assert ray.get_runtime_context().get_node_id() == node

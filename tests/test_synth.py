@@ -165,7 +165,7 @@ def _write_two(out: str) -> list[str]:
     picked = [specs[0], next(s for s in specs if s.dataset == "LRW")]
     rows = []
     for spec in picked:
-        gen.write_clip(spec, params.seed, Path(out), params.synth.crf)
+        gen.write_clip(spec, params.seed, Path(out), params.synth.crf, params.synth.preset)
         rows.append(_digest_decoded(Path(out) / spec.dataset, {"video": spec.video, "audio": spec.audio}))
     return rows
 

@@ -97,7 +97,9 @@ def load_clip(row, basis: ExpressionBasis, nets: LatentNetworks, image_size: int
     if len(frames) != row.n_frames:
         raise ValueError(f"{row.aligned_arrays}: {len(frames)} frames stored, the table says {row.n_frames}")
     with torch.no_grad():
-        logits = source_keypoint_logits(nets.kp_detector, to_tensor(frames[:1]))[0].numpy()
+        # copied out of torch's buffer: kept as is, each clip's small array pinned ~11 MB of freed temporaries in
+        # the heap (measured 11.3 vs 0.5 MB of resident memory per clip; 10 GB over MEAD's training clips)
+        logits = source_keypoint_logits(nets.kp_detector, to_tensor(frames[:1]))[0].numpy().copy()
     pose = np.concatenate([latent["angles"], latent["translation"]], axis=1).astype(np.float32)
     pe = basis.encode(latent["expression"])
     landmarks = None

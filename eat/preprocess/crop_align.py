@@ -24,12 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import decord
 import numpy as np
 
 from eat.config import CropAlignConfig
 from eat.io.arrays import write_npz
 from eat.io.media import MediaError, write_video
+from eat.io.video import read_frames
 from eat.preprocess.crop_geometry import crop, crop_box
 from eat.preprocess.head_pose import estimate_pose
 from eat.preprocess.landmarks import make_detector
@@ -58,13 +58,14 @@ def _fill_missing(landmarks: list[np.ndarray | None]) -> np.ndarray:
     return stacked
 
 
-def detect_track(frames: decord.VideoReader, cfg: CropAlignConfig, path: str) -> np.ndarray:
-    """(T, 68, 2) landmarks of the one face in the clip; raises :class:`MediaError` on no, several or profile faces."""
+def detect_track(frames: np.ndarray, cfg: CropAlignConfig, path: str) -> np.ndarray:
+    """(T, H, W, 3) frames → (T, 68, 2) landmarks of the one face in the clip; raises :class:`MediaError` on no,
+    several or profile faces."""
     detector = make_detector(cfg.backend, cfg.fan_weights)
     found: list[np.ndarray | None] = []
     try:
         for i in range(len(frames)):
-            det = detector(frames[i].asnumpy())
+            det = detector(frames[i])
             if det.n_faces > 1:
                 raise MediaError(f"{path}: {det.n_faces} faces in frame {i}; a clip must show one speaker")
             found.append(det.landmarks)
@@ -75,7 +76,7 @@ def detect_track(frames: decord.VideoReader, cfg: CropAlignConfig, path: str) ->
         raise MediaError(f"{path}: no face detected in {100 * (1 - detected):.0f} % of frames "
                          f"(crop_align.min_detected_fraction = {cfg.min_detected_fraction})")
     landmarks = _fill_missing(found)
-    h, w = frames[0].shape[:2]
+    h, w = frames.shape[1:3]
     yaw = abs(estimate_pose(landmarks[:1], w, h)[0, 0])
     if yaw > cfg.max_abs_yaw:
         raise MediaError(f"{path}: profile view (yaw {yaw:.0f}° > crop_align.max_abs_yaw = {cfg.max_abs_yaw}°); "
@@ -86,7 +87,7 @@ def detect_track(frames: decord.VideoReader, cfg: CropAlignConfig, path: str) ->
 def crop_align_clip(row: dict, out_dir: Path, cfg: CropAlignConfig, image_size: int) -> dict:
     """Write ``<uid>.mp4`` (aligned frames) and ``<uid>.npz`` (landmarks, boxes, frames at ``image_size``²);
     returns new table fields."""
-    frames = decord.VideoReader(row["video_norm"], ctx=decord.cpu(0))
+    frames = read_frames(row["video_norm"])   # decoded once for the landmarks and the crops
     landmarks = detect_track(frames, cfg, row["video_norm"])
     if cfg.mode == "first_frame":
         boxes = np.repeat(crop_box(landmarks[0], cfg.scale)[None], len(landmarks), axis=0)
@@ -96,7 +97,7 @@ def crop_align_clip(row: dict, out_dir: Path, cfg: CropAlignConfig, image_size: 
 
     def aligned():
         for i in range(len(frames)):
-            face = crop(frames[i].asnumpy(), boxes[i], cfg.size)
+            face = crop(frames[i], boxes[i], cfg.size)
             small.append(face if cfg.size == image_size else
                          cv2.resize(face, (image_size, image_size), interpolation=cv2.INTER_AREA))
             yield face

@@ -125,16 +125,17 @@ def _clip_row(spec: ClipSpec, n_frames: int, n_samples: int) -> dict:
     }
 
 
-def write_clip(spec: ClipSpec, seed: int, out: Path, crf: int) -> str:
-    """Render and write one clip with its ground-truth part; returns the clip id."""
+def write_clip(spec: ClipSpec, seed: int, out: Path, crf: int, preset: str) -> str:
+    """Render and write one clip (H.264 at ``crf`` and x264 ``preset``) with its ground-truth part; returns the
+    clip id."""
     clip = render_clip(spec, seed)
     root = out / spec.dataset
     if spec.dataset == "MEAD":
-        write_video(root / spec.video, clip.frames, spec.fps, spec.width, spec.height, crf)
+        write_video(root / spec.video, clip.frames, spec.fps, spec.width, spec.height, crf, preset=preset)
         write_audio(root / spec.audio, clip.samples, spec.audio_rate)
     else:
         write_video(root / spec.video, clip.frames, spec.fps, spec.width, spec.height, crf,
-                    audio=(clip.samples, spec.audio_rate))
+                    audio=(clip.samples, spec.audio_rate), preset=preset)
         if spec.audio != spec.video:
             write_audio(root / spec.audio, clip.samples, spec.audio_rate)
     parts = out / "groundtruth" / "parts"
@@ -193,10 +194,10 @@ def generate(params: Params, out: Path | str) -> pd.DataFrame:
     cfg = params.synth
     if cfg.workers == 1:
         for spec in tqdm(todo, desc="synth", unit="clip", mininterval=10):
-            write_clip(spec, params.seed, out, cfg.crf)
+            write_clip(spec, params.seed, out, cfg.crf, cfg.preset)
     else:
         with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(write_clip, s, params.seed, out, cfg.crf) for s in todo]
+            futures = [pool.submit(write_clip, s, params.seed, out, cfg.crf, cfg.preset) for s in todo]
             for fut in tqdm(futures, desc="synth", unit="clip", mininterval=10):
                 fut.result()
     return _merge_parts(specs, out)
