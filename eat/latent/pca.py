@@ -15,16 +15,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.decomposition import PCA
 
 from eat.config import Params
 from eat.io.atomic import atomic_path, write_text_atomic
 
-matplotlib.use("Agg")
 
 BASIS_FILE, MEAN_FILE = "U_mead.npy", "mean_mead.npy"
 
@@ -78,6 +75,8 @@ class ExpressionBasis:
 def fit_basis(expressions: np.ndarray, n: int) -> tuple[ExpressionBasis, np.ndarray]:
     """PCA of (N, k, 3) deformations → the basis (all 3k axes kept) and the explained-variance ratios (3k,)."""
     flat = expressions.reshape(len(expressions), -1).astype(np.float64)
+    from sklearn.decomposition import PCA  # local: see _plot
+
     pca = PCA(n_components=min(flat.shape), svd_solver="full").fit(flat)
     axes = np.zeros((flat.shape[1], flat.shape[1]), np.float32)
     axes[:, : pca.n_components_] = pca.components_.T
@@ -99,7 +98,11 @@ def _expressions(paths: list[str]) -> np.ndarray:
 
 
 def _plot(ratios: np.ndarray, n: int, path: Path) -> None:
-    import matplotlib.pyplot as plt  # local: only this figure needs pyplot
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # local, as sklearn in fit_basis: every A2ET/adaptation worker imports this
+    # module for ExpressionBasis, and the two imports cost it 0.7 s per process start
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = np.arange(1, len(ratios) + 1)
