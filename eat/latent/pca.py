@@ -22,7 +22,6 @@ import torch
 from eat.config import Params
 from eat.io.atomic import atomic_path, write_text_atomic
 
-
 BASIS_FILE, MEAN_FILE = "U_mead.npy", "mean_mead.npy"
 
 
