@@ -36,9 +36,9 @@ def main() -> int:
                                     emotion_classifier=args.emotion_classifier, out_dir=args.out,
                                     checkpoints=args.checkpoints, reports_dir=args.reports)
         for name, r in results.items():
-            print(f"train_adaptation {name}: {r['steps']} steps on {r['train_clips']} clips in "
-                  f"{r['timing']['train_seconds']} s, {r['trainable_parameters']} trainable parameters, loss "
-                  f"{r['loss_first']} -> {r['loss_last']}")
+            print(f"train_adaptation {name}: {r['steps']} steps on {r['train_clips']} clips, "
+                  f"{r['timing']['seconds_in_steps']} s in steps, {r['trainable_parameters']} trainable parameters, "
+                  f"loss {r['loss_first']} -> {r['loss_last']}")
 
     return run_stage(body)
 

@@ -6,6 +6,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# OpenCV before decord, whichever test module pytest imports first: decord's wheel carries its own zlib, and when it
+# is loaded first OpenCV's PNG codec writes files it cannot read back ("libpng error: bad parameters to zlib"; seen
+# when tests/test_preprocess_faults.py, which imports decord, ran before a test that writes a PNG photo).
+import cv2  # noqa: F401
 import pandas as pd
 import pytest
 

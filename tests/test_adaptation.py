@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,10 +19,11 @@ from eat.a2et.train import RenderingParts, build_a2et, load_clips, save_model
 from eat.adapt.control import rises_with_intensity
 from eat.adapt.data import adaptation_clips, fraction_mask, neutral_sources
 from eat.adapt.generate import emotion_codes, emotional_video, intensity_mix, latent_code
-from eat.adapt.train import Trainer, adaptation_losses, loss_weights
+from eat.adapt.train import RUN_NAME, Trainer, adaptation_losses, loss_weights
 from eat.config import EMOTIONS, AdaptationVariant, deep_merge, parse_params, read_yaml, write_yaml_atomic
 from eat.emotion.emotion_fan import EmotionFAN
 from eat.latent.pca import ExpressionBasis
+from eat.ray_train import read_state
 from eat.render_clip import emotional_predictor, predict_keypoints, relative_keypoints
 from tests.a2et_fixture import a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
@@ -129,10 +131,9 @@ def test_a_step_moves_only_the_variants_adaptation_parameters(stage_inputs, name
     assert any(k.startswith("emotionprompt.") for k in changed)
 
 
-@pytest.mark.slow(seconds=50)
-def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs, ray_head):
+def _run_stage(stage_inputs, ray_head, *variants: str) -> subprocess.CompletedProcess:
     root = stage_inputs["root"]
-    args = [sys.executable, "-m", "stages.train_adaptation", "--variants", "eat", "prompt_only", "--params",
+    args = [sys.executable, "-m", "stages.train_adaptation", "--variants", *variants, "--params",
             str(stage_inputs["params_file"]), "--latent-table", str(stage_inputs["latent_table"]),
             "--audio-table", str(stage_inputs["audio_table"]), "--latent-model", str(stage_inputs["latent_model"]),
             "--pca", str(stage_inputs["pca"]), "--a2et", str(stage_inputs["a2et"]),
@@ -143,6 +144,15 @@ def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs, ray_he
            **ray_head.env}                                                      # the session's Ray head
     proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow(seconds=75)
+def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs, ray_head):
+    """Both variants in one Ray Train run; then, with the run's last checkpoint gone (as if killed before it), a
+    rerun resumes from the one before (inside or after the first variant) and writes the same models bit for bit."""
+    root = stage_inputs["root"]
+    _run_stage(stage_inputs, ray_head, "eat", "prompt_only")
     steps = stage_inputs["params"].adaptation_train.steps
     summary = json.loads((root / "reports.json").read_text())
     assert set(summary) == {"eat", "prompt_only"}
@@ -158,6 +168,18 @@ def test_stage_trains_the_variants_and_keeps_fig5_snapshots(stage_inputs, ray_he
     assert curve.step.tolist() == [0, steps] and curve.acc_emo.between(0, 1).all()
     assert pd.read_csv(root / "reports" / "prompt_only" / "curve.csv").empty       # no Fig. 5 curve for it
     assert torch.load(root / "models" / "prompt_only" / "snapshots.pt", weights_only=True) == []
+
+    first = {name: torch.load(root / "models" / name / "model.pt", weights_only=True)["adaptation"]
+             for name in ("eat", "prompt_only")}
+    checkpoints = sorted(p for p in (root / "checkpoints" / RUN_NAME).glob("checkpoint_*") if p.is_dir())
+    kept = [read_state(p)["step"] for p in checkpoints]                          # run-wide steps
+    assert kept[-1] == 2 * steps and kept[-2] < 2 * steps, kept
+    shutil.rmtree(checkpoints[-1])
+    proc = _run_stage(stage_inputs, ray_head, "eat", "prompt_only")
+    assert f"(step {kept[-2]} of {2 * steps})" in proc.stdout
+    for name, tensors in first.items():
+        again = torch.load(root / "models" / name / "model.pt", weights_only=True)["adaptation"]
+        assert all(torch.equal(again[k], tensors[k]) for k in tensors), name
 
 
 def _model(stage_inputs, name: str = "eat"):

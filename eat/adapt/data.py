@@ -51,6 +51,13 @@ def adaptation_clips(table: pd.DataFrame, clips: list[A2ETClip], use: np.ndarray
     return kept, labels, [clips[i].uid for i, s in enumerate(sources) if s < 0 and use[i]]
 
 
+def adaptation_subset(table: pd.DataFrame, use: np.ndarray) -> np.ndarray:
+    """Positions in ``adaptation_clips(table, clips)``'s lists of the clips ``adaptation_clips(table, clips, use)``
+    returns: one load of every clip serves each variant's share."""
+    has_source = neutral_sources(table.reset_index(drop=True)) >= 0
+    return np.flatnonzero(use[has_source])
+
+
 def fraction_mask(table: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
     """Bool mask of a seeded ``fraction`` of the clips of every emotion, at least one each (Fig. 5's 25 / 50 /
     100 % of the training data)."""

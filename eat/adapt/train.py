@@ -7,6 +7,11 @@ neutral source (:mod:`eat.adapt.data`); a batch is B runs of ``sync_expert.frame
 run with its own latent code z ~ N(0, I) (seeded by the step). Losses (variant's subset, official weights):
 keypoint latent 100 (EDN's ΔE is supervised through K only), L1 on the face 10, perceptual [10]×5, sync 10.
 
+All variants train in one Ray Train run, one after another in the same workers, which load the shared data and
+the frozen networks once: a run per variant spent 9-10 s of every variant's 22 s starting and stopping its worker
+group. A checkpoint holds the variant in training and the final state of each finished one, so a killed stage
+resumes inside the variant it was in and keeps the others.
+
 Fig. 5: for variants with ``curve``, the adaptation weights are kept at ``curve_points`` steps along training
 with the training seconds spent so far; :func:`eat.adapt.heldout.tuning_curve` scores them after training.
 """
@@ -28,7 +33,7 @@ from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, run_batch, window
 from eat.a2et.objective import latent_terms, render_terms
 from eat.a2et.train import RenderingParts, load_clips, ray_train_session
 from eat.adapt.checkpoint import adaptation_state, build_model, load_emotional_model, save_model
-from eat.adapt.data import adaptation_clips, fraction_mask
+from eat.adapt.data import adaptation_clips, adaptation_subset, fraction_mask
 from eat.adapt.heldout import heldout_clips, tuning_curve
 from eat.adapt.model import EmotionalModel
 from eat.config import A2ETPhaseConfig, AdaptationVariant, Params
@@ -40,6 +45,9 @@ from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
 from eat.models.adaptation import parameter_shares
+
+RUN_NAME = "variants"
+"""The Ray Train run (folder under the stage's checkpoints) in which every variant trains."""
 
 
 def loss_weights(params: Params, variant: AdaptationVariant) -> A2ETPhaseConfig:
@@ -56,25 +64,32 @@ class Trainer:
     """The variant's model, Adam over its adaptation parameters, step, log and Fig. 5 snapshots."""
 
     def __init__(self, params: Params, variant: AdaptationVariant, basis: ExpressionBasis, latent_model: str,
-                 a2et_model: str, seed: int, device: torch.device):
+                 a2et_model: str, seed: int, device: torch.device, offset: int = 0):
+        """``offset``: the run's steps before this variant's (its checkpoints' ``step`` counts the whole run)."""
         torch.manual_seed(seed)
         self.model = build_model(params, variant, basis, latent_model, device)
         self.model.load_pretrained(torch.load(a2et_model, map_location=device, weights_only=True)["a2et"])
         self.opt = torch.optim.Adam(self.model.trainable(), lr=params.adaptation_train.lr,
                                     betas=tuple(params.optim.betas))
-        self.step, self.seconds = 0, 0.0
+        self.step, self.seconds, self.offset = 0, 0.0, offset
         self.log: list[dict[str, float]] = []
         self.snapshots: list[dict[str, Any]] = []
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "seconds": self.seconds, "log": self.log, "snapshots": self.snapshots,
-                "adaptation": adaptation_state(self.model), "opt": self.opt.state_dict()}
+        return {"step": self.offset + self.step, "variant_step": self.step, "seconds": self.seconds, "log": self.log,
+                "snapshots": self.snapshots, "adaptation": adaptation_state(self.model), "opt": self.opt.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["adaptation"], strict=False)
         self.opt.load_state_dict(state["opt"])
-        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.step, self.seconds = int(state["variant_step"]), float(state["seconds"])
         self.log, self.snapshots = list(state["log"]), list(state["snapshots"])
+
+    def final_state(self) -> dict[str, Any]:
+        """What a finished variant keeps in the run's checkpoints (not the optimiser)."""
+        state = self.state_dict()
+        del state["opt"]
+        return {**state, "step": self.step, "peak_rss_mib": ray_train.peak_rss_mib()}
 
 
 def curve_steps(steps: int, points: int) -> list[int]:
@@ -105,7 +120,9 @@ def adaptation_losses(params: Params, model: EmotionalModel, weights: A2ETPhaseC
 
 
 def train_worker(config: dict[str, Any]) -> None:
-    """Ray Train loop of one worker; ``config`` is built by :func:`fit_variant`."""
+    """Ray Train loop of one worker: every variant of ``config["names"]`` in turn; ``config`` is built by
+    :func:`fit_variants`. Reported states: the variant in training (``variant``, its trainer's state) and
+    ``finished`` (name → :meth:`Trainer.final_state`)."""
     import ray  # Ray only where a run starts: importing it is slow
     import ray.train
     import ray.train.torch
@@ -113,40 +130,55 @@ def train_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     params = Params.model_validate(config["params"])
-    variant = AdaptationVariant.model_validate(config["variant"])
-    cfg, seed = params.adaptation_train, params.seed
-    with reproducible_torch(cfg.threads_per_worker, deterministic="warn"):
+    with reproducible_torch(params.adaptation_train.threads_per_worker, deterministic="warn"):
         device = ray.train.torch.get_device()
         clips, labels = ray.get(config["clips"])
         basis: ExpressionBasis = ray.get(config["basis"])
-
-        trainer = Trainer(params, variant, basis, config["latent_model"], config["a2et_model"], seed, device)
-        state = ray_train.resume_state(config)
-        if state is not None:
-            trainer.load_state_dict(state)
         parts = RenderingParts(params, config["latent_model"], config["sync_expert"], device)
-        weights = loss_weights(params, variant)
-        sampler = WindowSampler(clips, params.sync_expert.frames, seed)
-        snapshot_at = set(curve_steps(cfg.steps, cfg.curve_points)) if variant.curve else set()
-        if trainer.step == 0 and 0 in snapshot_at:
-            trainer.snapshots.append({"step": 0, "seconds": 0.0, "adaptation": adaptation_state(trainer.model)})
-        trainer.model.train()
+        state = ray_train.resume_state(config) or {}
+        finished: dict[str, dict[str, Any]] = dict(state.get("finished", {}))
+        for index, name in enumerate(config["names"]):
+            if name not in finished:
+                subset = config["subsets"][name]
+                trainer = Trainer(params, params.adaptation_variants[name], basis, config["latent_model"],
+                                  config["a2et_model"], params.seed, device,
+                                  offset=index * params.adaptation_train.steps)
+                if state.get("variant") == name:
+                    trainer.load_state_dict(state)
+                train_variant_steps(params, name, trainer, [clips[i] for i in subset], labels[subset], parts,
+                                    config["digest"], finished, rank, world, device)
+                finished[name] = trainer.final_state()
 
-        def step_fn(step: int) -> dict[str, float]:
-            start = time.perf_counter()
-            torch.manual_seed(seed * 1_000_003 + step)
-            terms = adaptation_losses(params, trainer.model, weights, clips, labels, sampler, parts, step, rank, world,
-                                      device)
-            loss = sum(terms.values())
-            ray_train.optimiser_step(loss, trainer.model, trainer.model.trainable(), trainer.opt, cfg.grad_clip, world)
-            trainer.seconds += time.perf_counter() - start
-            if step + 1 in snapshot_at:
-                trainer.snapshots.append({"step": step + 1, "seconds": round(trainer.seconds, 2),
-                                          "adaptation": adaptation_state(trainer.model)})
-            return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
 
-        ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                            digest=config["digest"], rank=rank, desc=f"train_adaptation@{config['name']}")
+def train_variant_steps(params: Params, name: str, trainer: Trainer, clips: list[A2ETClip], labels: np.ndarray,
+                        parts: RenderingParts, digest: str, finished: dict[str, dict[str, Any]], rank: int,
+                        world: int, device: torch.device) -> None:
+    """Train one variant from ``trainer``'s step to ``adaptation_train.steps``, checkpoints carrying ``finished``."""
+    cfg, seed = params.adaptation_train, params.seed
+    variant = params.adaptation_variants[name]
+    weights = loss_weights(params, variant)
+    sampler = WindowSampler(clips, params.sync_expert.frames, seed)
+    snapshot_at = set(curve_steps(cfg.steps, cfg.curve_points)) if variant.curve else set()
+    if trainer.step == 0 and 0 in snapshot_at:
+        trainer.snapshots.append({"step": 0, "seconds": 0.0, "adaptation": adaptation_state(trainer.model)})
+    trainer.model.train()
+
+    def step_fn(step: int) -> dict[str, float]:
+        start = time.perf_counter()
+        torch.manual_seed(seed * 1_000_003 + step)
+        terms = adaptation_losses(params, trainer.model, weights, clips, labels, sampler, parts, step, rank, world,
+                                  device)
+        loss = sum(terms.values())
+        ray_train.optimiser_step(loss, trainer.model, trainer.model.trainable(), trainer.opt, cfg.grad_clip, world)
+        trainer.seconds += time.perf_counter() - start
+        if step + 1 in snapshot_at:
+            trainer.snapshots.append({"step": step + 1, "seconds": round(trainer.seconds, 2),
+                                      "adaptation": adaptation_state(trainer.model)})
+        return {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(loss.detach())}
+
+    ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                        digest=digest, rank=rank, desc=f"train_adaptation@{name}",
+                        extra_state={"variant": name, "finished": finished})
 
 
 def run_digest(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip],
@@ -159,20 +191,33 @@ def run_digest(params: Params, name: str, variant: AdaptationVariant, clips: lis
                            (part for clip in clips for part in (clip.uid, clip.source.keypoints)))
 
 
-def fit_variant(params: Params, name: str, variant: AdaptationVariant, clips: list[A2ETClip], labels: np.ndarray,
-                basis: ExpressionBasis, storage: Path, inputs: dict[str, str]) -> dict[str, Any]:
-    """Run (or resume) one variant on Ray Train, checkpoints under ``storage/<name>``; rank 0's final state."""
+def fit_variants(params: Params, names: list[str], data: AdaptationData, storage: Path, inputs: dict[str, str]
+                 ) -> dict[str, dict[str, Any]]:
+    """Run (or resume) every variant of ``names`` in one Ray Train run (checkpoints under ``storage/variants``);
+    each variant's final state (:meth:`Trainer.final_state`, with ``log`` and ``snapshots``)."""
     import ray  # Ray only where a run starts: importing it is slow
 
     cfg = params.adaptation_train
+    clips, labels, _ = adaptation_clips(data.table, data.clips)
+    subsets = {name: adaptation_subset(data.table, variant_mask(params, name, data.table)) for name in names}
+    digest = settings_digest({name: run_digest(params, name, params.adaptation_variants[name],
+                                               [clips[i] for i in subsets[name]], inputs) for name in names})
     with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
-        return ray_train.fit(
+        state = ray_train.fit(
             train_worker,
-            {"params": params.model_dump(), "name": name, "variant": variant.model_dump(),
-             "clips": ray.put((clips, labels)), "basis": ray.put(basis),
-             **{k: str(Path(v).resolve()) for k, v in inputs.items()}},
-            storage=storage, name=name, digest=run_digest(params, name, variant, clips, inputs), steps=cfg.steps,
+            {"params": params.model_dump(), "names": names, "subsets": subsets, "clips": ray.put((clips, labels)),
+             "basis": ray.put(data.basis), **{k: str(Path(v).resolve()) for k, v in inputs.items()}},
+            storage=storage, name=RUN_NAME, digest=digest, steps=len(names) * cfg.steps,
             num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
+    finished = dict(state["finished"])
+    if "variant" in state:      # the last report is the last variant's own
+        finished[state["variant"]] = {**state, "step": state["variant_step"]}
+    return finished
+
+
+def variant_mask(params: Params, name: str, table: pd.DataFrame) -> np.ndarray:
+    """The MEAD training clips variant ``name`` adapts on (Fig. 5's data fractions)."""
+    return fraction_mask(table, params.adaptation_variants[name].data_fraction, params.seed)
 
 
 @dataclass
@@ -201,9 +246,9 @@ def load_adaptation_data(params: Params, *, latent_table: Path | str, audio_tabl
                           load_emotion_classifier(emotion_classifier))
 
 
-def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[str, str], out_dir: Path,
-                  checkpoints: Path, reports_dir: Path) -> dict[str, Any]:
-    """Train or resume one variant; save ``model.pt``, ``snapshots.pt``, its log, metrics and Fig. 5 curve.
+def save_variant(params: Params, name: str, state: dict[str, Any], data: AdaptationData, inputs: dict[str, str],
+                 out_dir: Path, reports_dir: Path) -> dict[str, Any]:
+    """Save one trained variant: ``model.pt``, ``snapshots.pt``, its log, metrics and Fig. 5 curve.
 
     Fig. 5 variants score their snapshots on ``curve_clips`` held-out clips (``curve.csv``: step, seconds,
     acc_emo). Every variant's held-out scores are the ``evaluate`` stage's (Tables 1, 3, 4): a second, smaller
@@ -211,10 +256,7 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
     """
     variant = params.adaptation_variants[name]
     start = time.perf_counter()
-    clips, labels, left_out = adaptation_clips(data.table, data.clips,
-                                               fraction_mask(data.table, variant.data_fraction, params.seed))
-    state = fit_variant(params, name, variant, clips, labels, data.basis, checkpoints, inputs)
-    trained = time.perf_counter()
+    clips, _, left_out = adaptation_clips(data.table, data.clips, variant_mask(params, name, data.table))
     save_model(state, name, variant, params, inputs, out_dir / "model.pt")
     write_csv_atomic(state["log"], reports_dir / "train_log.csv")
     save_torch_atomic(state["snapshots"], out_dir / "snapshots.pt")     # empty for variants without a Fig. 5 curve
@@ -234,8 +276,8 @@ def train_variant(params: Params, name: str, data: AdaptationData, inputs: dict[
                "trainable_parameters": sum(t.numel() for t in state["adaptation"].values()),
                "parameter_shares_percent": {p: round(shares.percent(p), 3) for p in ("mapper", "edn", "eam")}}
     write_text_atomic(reports_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    timing = {"train_seconds": round(trained - start, 1), "seconds_in_steps": round(state["seconds"], 1),
-              "evaluation_seconds": round(time.perf_counter() - trained, 1),
+    timing = {"seconds_in_steps": round(state["seconds"], 1),
+              "evaluation_seconds": round(time.perf_counter() - start, 1),
               "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in state["log"]])), 4),
               "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": ray_train.peak_rss_mib()}
     write_text_atomic(reports_dir / "timing.json", json.dumps(timing, indent=2) + "\n")
@@ -246,12 +288,12 @@ def train_adaptations(params: Params, names: list[str], *, latent_table: Path | 
                       latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str, sync_expert: Path | str,
                       emotion_classifier: Path | str, out_dir: Path | str, checkpoints: Path | str,
                       reports_dir: Path | str) -> dict[str, dict[str, Any]]:
-    """Stage ``train_adaptation``: every variant in ``names`` in turn, sharing one data load and one Ray session.
+    """Stage ``train_adaptation``: every variant in ``names`` in turn, sharing one data load and one Ray Train run.
 
     ``<reports_dir>.json``: the variants' headline numbers side by side (``dvc metrics show``).
     Per variant: ``<out_dir>/<name>/{model.pt, snapshots.pt}``, ``<reports_dir>/<name>/{metrics.json, timing.json,
-    train_log.csv, curve.csv}``; Ray Train checkpoints in ``<checkpoints>/<name>`` (a killed stage resumes the
-    variant it was in; finished variants are read back from their last checkpoint).
+    train_log.csv, curve.csv}``; the one Ray Train run's checkpoints in ``<checkpoints>/variants`` (a killed stage
+    resumes in the variant it was in, the finished ones kept).
     """
     unknown = [n for n in names if n not in params.adaptation_variants]
     if unknown:
@@ -263,12 +305,9 @@ def train_adaptations(params: Params, names: list[str], *, latent_table: Path | 
             raise FileNotFoundError(f"{file}: {what.replace('_', ' ')} not found (run the stage that writes it)")
     data = load_adaptation_data(params, latent_table=latent_table, audio_table=audio_table,
                                 latent_model=latent_model, pca_dir=pca_dir, emotion_classifier=emotion_classifier)
-    results = {}
-    cfg = params.adaptation_train
-    with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
-        for name in names:
-            results[name] = train_variant(params, name, data, inputs, Path(out_dir) / name, Path(checkpoints),
-                                          Path(reports_dir) / name)
+    states = fit_variants(params, names, data, Path(checkpoints), inputs)
+    results = {name: save_variant(params, name, states[name], data, inputs, Path(out_dir) / name,
+                                  Path(reports_dir) / name) for name in names}
     summary = {name: {"steps": r["steps"], "loss_last": r["loss_last"], "trainable_parameters":
                       r["trainable_parameters"]}
                for name, r in results.items()}

@@ -57,6 +57,9 @@ from eat.io.video import read_aligned_frames, read_frames
 
 STATE_FILE = "train_state.pt"
 CHANCE = 1 / len(EMOTIONS)
+TRAIN_ACCURACY_SHARE = 0.25
+"""Train accuracy (a diagnostic of fit) is measured on a seeded random quarter of the training clips: all 960
+cost 27 s of the stage; a quarter estimates it to within about 3 points."""
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,9 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
         heldout = evaluate_emotion(state.model, held)
         protocol = evaluate_emotion(state.model, protocol_clips(test_table, held))
-        train_accuracy = evaluate_emotion(state.model, train)["accuracy"]
+        share = max(1, round(TRAIN_ACCURACY_SHARE * len(train)))
+        sample = np.sort(np.random.default_rng(seed).choice(len(train), share, replace=False))
+        train_accuracy = evaluate_emotion(state.model, [train[i] for i in sample])["accuracy"]
     tail = max(1, len(state.losses) // 10)
     metrics = {
         "model": "Emotion-FAN", "weights": state.weights, "steps": state.step, "resumed_at_step": resumed_at,
@@ -326,6 +331,7 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
         "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
         "train_loss_last": round(float(np.mean(state.losses[-tail:])), 4),
         "train_accuracy": train_accuracy,
+        "train_accuracy_clips": len(sample),
         "heldout": heldout,
         "heldout_protocol": protocol,
         "acc_emo_ground_truth": protocol.get("mean_over_emotions"),
