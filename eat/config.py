@@ -40,6 +40,10 @@ MIN_VGG_INPUT = 16
 """Smallest image side the VGG19 perceptual loss takes: it halves the image 4 times before relu5_1."""
 
 
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]
+"""x264's speed presets: a faster one writes larger files at the same ``crf`` (quality)."""
+
+
 class ConfigError(ValueError):
     """A parameter file is missing, unreadable, or has an invalid key or value."""
 
@@ -119,7 +123,7 @@ class SynthConfig(_Section):
     voxceleb2: VoxSynthConfig
     workers: int = Field(ge=1, le=64)
     crf: int = Field(ge=0, le=51)
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]  # x264's
+    preset: X264Preset
 
 
 class DataConfig(_Section):
@@ -150,6 +154,7 @@ class NormaliseConfig(_Section):
     """Target format is ``signal.fps`` / ``signal.audio_rate``; these are the checks and the encoding."""
 
     crf: int = Field(ge=0, le=51)
+    preset: X264Preset
     silence_rms: float = Field(ge=0)         # audio quieter than this (full scale = 1) is "silent"
     clipped_fraction: float = Field(ge=0)    # more samples than this fraction at full scale is "clipped"
 

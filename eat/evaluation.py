@@ -133,13 +133,9 @@ def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[
 
 def _align(new_detector: DetectorFactory, frames: np.ndarray) -> AlignedVideo:
     from eat.scoring import REFERENCE_FACE
-    from metrics.align import align_video
+    from metrics.align import align_fresh
 
-    detector = new_detector()
-    try:
-        return align_video(frames, detector, REFERENCE_FACE)
-    finally:
-        getattr(detector, "close", lambda: None)()
+    return align_fresh(frames, new_detector, REFERENCE_FACE)
 
 
 def aligned_truth(clips: list[A2ETClip], new_detector: DetectorFactory, workers: int = 1) -> dict[str, AlignedVideo]:
@@ -260,7 +256,8 @@ def ground_truth_emotions(params: Params, latent_table: Path | str, audio_table:
 
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "test")].sort_values("uid").reset_index(drop=True)
-    pred = predict_videos(classifier, [read_aligned_frames(path, params.signal.image_size) for path in table.aligned_arrays])
+    pred = predict_videos(classifier, [read_aligned_frames(path, params.signal.image_size)
+                                       for path in table.aligned_arrays])
     return pd.DataFrame({"uid": table.uid, "emotion": table.emotion, "emotion_pred": [EMOTIONS[i] for i in pred]})
 
 

@@ -134,6 +134,17 @@ def pair_indices(n_fake: int, n_real: int) -> tuple[np.ndarray, np.ndarray]:
 DetectorFactory = Callable[[], LandmarkDetector]      # a new detector per video, the same backend for both sides
 
 
+def align_fresh(frames: np.ndarray, new_detector: DetectorFactory, reference_face: np.ndarray,
+                size: int = ALIGN_SIZE) -> AlignedVideo:
+    """:func:`align_video` with a detector of its own (a tracking detector must not carry one video's face into
+    the next), closed after."""
+    detector = new_detector()
+    try:
+        return align_video(frames, detector, reference_face, size)
+    finally:
+        getattr(detector, "close", lambda: None)()
+
+
 def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory, reference_face: np.ndarray,
                size: int = ALIGN_SIZE, real_aligned: AlignedVideo | None = None) -> tuple[AlignedVideo, AlignedVideo]:
     """Pair the frames of a generated and a ground-truth video (:func:`pair_indices`) and align both onto
@@ -143,13 +154,7 @@ def align_pair(fake: np.ndarray, real: np.ndarray, new_detector: DetectorFactory
     idx_fake, idx_real = pair_indices(len(fake), len(real))
     sides = [fake[idx_fake]] if real_aligned is not None and len(real) == len(fake) else [fake[idx_fake],
                                                                                           real[idx_real]]
-    out = []
-    for frames in sides:
-        detector = new_detector()
-        try:
-            out.append(align_video(frames, detector, reference_face, size))
-        finally:
-            getattr(detector, "close", lambda: None)()
+    out = [align_fresh(frames, new_detector, reference_face, size) for frames in sides]
     if len(out) == 1:
         out.append(real_aligned)
     both = out[0].found & out[1].found

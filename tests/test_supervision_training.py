@@ -103,7 +103,8 @@ def write_supervision_fixture(root: Path) -> tuple[Path, Path]:
         np.save(pose, np.zeros((FRAMES, 6), np.float32))
         write_npz(features, {"mel": mel})
         pose_rows.append({"clip_id": uid.replace("__", "/"), "uid": uid, "dataset": dataset, "identity": identity,
-                          "emotion": emotion, "level": LEVEL.get((identity, emotion), 3), "sentence": "001", "split": split, "n_frames": FRAMES,
+                          "emotion": emotion, "level": LEVEL.get((identity, emotion), 3), "sentence": "001",
+                          "split": split, "n_frames": FRAMES,
                           "aligned": str(video), "aligned_arrays": str(arrays), "pose": str(pose)})
         audio_rows.append({"uid": uid, "clip_id": uid.replace("__", "/"), "dataset": dataset, "split": split,
                            "n_frames": FRAMES, "features": str(features), "speech_backend": "ctc"})

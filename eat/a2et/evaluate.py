@@ -40,13 +40,15 @@ def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel:
     The image metrics skip frame 0: it is the source frame, an input rather than an output, and the static
     video's copy of it would score an infinite PSNR (which made the static mean undefined)."""
     from eat.scoring import REFERENCE_FACE
+    from metrics.align import align_fresh
     from metrics.sync import AVClip, sync_score
     from metrics.table import image_metrics
 
     row: dict[str, float] = {}
+    truth_aligned = align_fresh(truth[1:], new_detector, REFERENCE_FACE)      # once for the three videos
     for name, video in videos.items():
         if name != "ground_truth":
-            scores = image_metrics(uid, video[1:], truth[1:], new_detector, REFERENCE_FACE).row
+            scores = image_metrics(uid, video[1:], truth[1:], new_detector, REFERENCE_FACE, truth_aligned).row
             row.update({f"{k}_{name}": scores[k] for k in ("PSNR", "SSIM", "M-LMD", "F-LMD", "face_frames")})
         row[f"Sync_{name}"] = sync_score(AVClip(uid, video, mel=mel), embed).confidence
         if other_mel is not None:

@@ -52,5 +52,5 @@ def emotional_video(model: EmotionalModel, clip: A2ETClip, codes: Codes, half: i
     """(T, S, S, 3) uint8 frames of ``clip`` (its audio, head pose and source) under emotion ``codes``; e0 drives
     the 3D EAM when the variant has it. ``relative``: LRW's protocol (:func:`eat.render_clip.relative_keypoints`)."""
     return generate_clip(model.generator, emotional_predictor(model, codes), clip, half, model.basis,
-                         emotion=codes[0] if model.variant.eam else None, relative=relative, batch_size=batch_size,
-                         render_batch=batch_size).frames
+                         emotion=codes[0] if model.variant.eam else None, relative=relative,
+                         batch_size=batch_size).frames

@@ -21,9 +21,10 @@ def reproducible_torch(threads: int | None = None,
 
     ``threads``: a fixed count gives results independent of the machine's core count; one thread is the fastest
     for the speech recogniser (eat/features/train_recognizer.py measures it), two for the supervisors
-    (:data:`SUPERVISOR_THREADS`); Ray Train workers pass their ``threads_per_worker``. ``deterministic``: ``True`` raises on an operation without a
-    deterministic implementation, ``"warn"`` only warns (``warn_only=True``: the Ray Train loops, whose
-    backward passes include such operations). ``None`` leaves that setting as it is.
+    (:data:`SUPERVISOR_THREADS`); Ray Train workers pass their ``threads_per_worker``.
+    ``deterministic``: ``True`` raises on an operation without a deterministic implementation, ``"warn"`` only
+    warns (``warn_only=True``: the Ray Train loops, whose backward passes include such operations). ``None`` leaves
+    that setting as it is.
 
     Seeds are not set here: each trainer seeds its own initialisation and each step (part of its recipe).
     """

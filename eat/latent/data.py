@@ -62,8 +62,9 @@ def load_bank(table: pd.DataFrame, size: int, aligned_size: int) -> FrameBank:
         pose = np.load(row.pose)
         n = min(len(video), len(lm), len(pose))
         if n != row.n_frames:
-            raise ValueError(f"{row.aligned_arrays}: {len(video)} frames, {len(lm)} landmark rows, {len(pose)} pose rows "
-                             f"for a clip of {row.n_frames} frames; re-run the preprocessing stages")
+            raise ValueError(f"{row.aligned_arrays}: {len(video)} frames, {len(lm)} landmark rows, "
+                             f"{len(pose)} pose rows for a clip of {row.n_frames} frames; re-run the preprocessing "
+                             "stages")
         frames.append(video[:n])
         landmarks.append(lm[:n].astype(np.float32))
         poses.append(pose[:n].astype(np.float32))

@@ -48,7 +48,7 @@ def normalise_clip(row: dict, out_dir: Path, signal: SignalConfig, cfg: Normalis
     video_out = out_dir / f"{row['uid']}.mp4"
     with atomic_path(video_out) as tmp:
         run_ffmpeg(["-i", row["video_path"], "-an", "-vf", f"fps={signal.fps:g}", "-frames:v", str(max_frames),
-                    *x264_args("veryfast", cfg.crf, "yuv420p"),
+                    *x264_args(cfg.preset, cfg.crf, "yuv420p"),
                     "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
                     "-f", "mp4", str(tmp)], video_out)
         n_frames = len(decord.VideoReader(str(tmp), ctx=decord.cpu(0)))
