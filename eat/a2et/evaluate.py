@@ -3,7 +3,8 @@
 A clip is generated from its source frame (frame 0), its audio and its ground-truth head pose: A2ET
 predicts PE_i for every frame in sliding windows (batched), E_i → K_i (Eq. 1), RePos-Net renders
 (:func:`eat.render_clip.generate_clip`, the one generation path).
-Scored beside it, every video as long as the clip:
+The latent phase, which renders nothing in training, is scored on ``pe_mse`` alone
+(:func:`pose_expression_errors`). Scored beside the full phase's generated video, every video as long as the clip:
 
 - ``static``: the source frame repeated (no motion at all);
 - ``pose_only``: rendered like the generated video but with the source frame's own expression E_0 held
@@ -29,7 +30,7 @@ from eat.a2et.data import A2ETClip
 from eat.io.media import mux, write_video
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
-from eat.render_clip import a2et_predictor, generate_clip, held_expression
+from eat.render_clip import a2et_predictor, generate_clip, held_expression, predict_keypoints
 
 
 def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel: np.ndarray,
@@ -76,6 +77,17 @@ def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, basis: ExpressionBasi
                      "pe_mse": float(np.mean((pe - clip.pe) ** 2)),
                      **clip_scores(clip.uid, videos, clip.frames, clip.mel, other, new_detector, embed)})
     return rows, generated
+
+
+@torch.no_grad()
+def pose_expression_errors(a2et: A2ET, basis: ExpressionBasis, clips: Sequence[A2ETClip], half: int,
+                           batch_size: int) -> list[dict]:
+    """Per-clip MSE of the predicted PCA coefficients (``pe_mse``), nothing rendered: the held-out score of the
+    latent phase, which trains no rendering loss (its renders cost 30 s and were the full phase's to judge)."""
+    return [{"uid": clip.uid, "emotion": clip.emotion, "frames": clip.n_frames,
+             "pe_mse": float(np.mean((predict_keypoints(a2et_predictor(a2et, basis, clip), clip, half,
+                                                        batch_size)[0].numpy() - clip.pe) ** 2))}
+            for clip in clips]
 
 
 def summarise(rows: list[dict]) -> dict[str, float | None]:

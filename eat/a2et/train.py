@@ -214,10 +214,11 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
     ``init``: the phase-1 ``model.pt`` the full phase continues from (None: from scratch).
     ``metrics.json`` holds deterministic numbers only; wall time and memory go to ``timing.json``.
     """
-    from eat.a2et.evaluate import evaluate_clips, side_by_side_video, summarise
+    from eat.a2et.evaluate import evaluate_clips, pose_expression_errors, side_by_side_video, summarise
     from eat.io.atomic import write_text_atomic
     from eat.latent.train import load_inference_model
     from eat.ray_train import peak_rss_mib
+    from eat.render_clip import a2et_predictor, generate_clip
     from eat.sync.embedders import expert_embedder
     from eat.sync.train import load_sync_expert
 
@@ -250,17 +251,22 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
     held = evaluation_subset(held_table, params.a2et_train.eval_clips)
     if not held.empty:
         torch.manual_seed(params.seed)
+        half, batch = params.signal.window_frames // 2, params.a2et_train.eval_batch_size
         held_clips = load_clips(params, held, basis, str(latent_model), with_frames=True)
-        generator = load_inference_model(latent_model).generator
-        embed = expert_embedder(load_sync_expert(sync_expert))
-        rows, generated = evaluate_clips(load_model(out_dir / "model.pt", params), generator, basis, held_clips,
-                                         embed, params.signal.window_frames // 2, params.a2et_train.eval_batch_size)
+        a2et, generator = load_model(out_dir / "model.pt", params), load_inference_model(latent_model).generator
+        first = held_clips[0]
+        if cfg.renders:
+            embed = expert_embedder(load_sync_expert(sync_expert))
+            rows, generated = evaluate_clips(a2et, generator, basis, held_clips, embed, half, batch)
+            example = generated[first.uid]
+        else:
+            rows = pose_expression_errors(a2et, basis, held_clips, half, batch)
+            example = generate_clip(generator, a2et_predictor(a2et, basis, first), first, half, basis,
+                                    batch_size=batch).frames
+        side_by_side_video(first.frames, example, first.audio, params.signal.fps, reports_dir / "heldout_example.mp4")
         metrics["heldout"] = {"clips": len(rows), "identities": sorted({u.split("__")[1] for u in held.uid}),
                               **summarise(rows)}
         write_csv_atomic(rows, reports_dir / "heldout_clips.csv", decimals=4)
-        first = held_clips[0]
-        side_by_side_video(first.frames, generated[first.uid], first.audio, params.signal.fps,
-                           reports_dir / "heldout_example.mp4")
     write_text_atomic(reports_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
               "total_seconds": round(time.perf_counter() - start, 1),
