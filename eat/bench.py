@@ -17,6 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import cv2  # noqa: F401  (before decord: loaded first, decord's zlib breaks OpenCV's PNG writer)
 import decord
 import pandas as pd
 import torch
