@@ -92,22 +92,22 @@ def bench_preprocess(params_path: str, n_clips: int = 24) -> dict:
     return result
 
 
-# The three below import their benchmark when run: each pulls its own networks (1-2.5 s and their memory), which
-# `make bench synth` should neither wait for nor count in its peak RSS.
+# Local imports: the three below import their benchmark when run: each pulls its own networks (1-2.5 s and their
+# memory), which `make bench synth` should neither wait for nor count in its peak RSS.
 def bench_audio(params_path: str) -> dict:
-    from eat.features.bench import bench_audio_features
+    from eat.features.bench import bench_audio_features  # local: see above
 
     return bench_audio_features(params_path)
 
 
 def bench_latent(params_path: str) -> dict:
-    from eat.latent.bench import bench_latent as run
+    from eat.latent.bench import bench_latent as run  # local: see above
 
     return run(params_path)
 
 
 def bench_generate(params_path: str) -> dict:
-    from eat.generate.bench import bench_generate as run
+    from eat.generate.bench import bench_generate as run  # local: see above
 
     return run(params_path)
 

@@ -21,13 +21,12 @@ import sys
 import traceback
 from pathlib import Path
 
-from eat.config import EMOTIONS
+from eat.config import EMOTIONS, ConfigError, deep_merge, parse_params, read_yaml
+from eat.io.media import MediaError
 from eat.paths import EAT_MODEL, OFFICIAL_MODELS, PAPER_PROFILE, PCA, SPEECH_RECOGNIZER_MODEL
 
 
 def _load_params(path: str, profile: Path | str | None = None):
-    from eat.config import deep_merge, parse_params, read_yaml
-
     data = read_yaml(path)
     if profile:
         data = deep_merge(data, read_yaml(profile))
@@ -52,9 +51,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _generator(args):
-    import torch
+    import torch  # local: seconds to import; `eat --help` and argument errors must stay fast
 
-    from eat.generate.pipeline import Generator
+    from eat.generate.pipeline import Generator  # local: pulls in torch (see above)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -63,6 +62,7 @@ def _generator(args):
 
 
 def cmd_generate(args) -> int:
+    # local: these pull in torch, which `eat --help` and the other subcommands' start-up must not wait for
     from eat.generate.emotion import describe, emotion_mix
     from eat.generate.pipeline import frame_bar, generate, make_request
 
@@ -81,7 +81,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from eat.generate.batch import BatchJob, run_batch
+    from eat.generate.batch import BatchJob, run_batch  # local: pulls in torch (see cmd_generate)
 
     params = _load_params(args.params)
     job = BatchJob(params.model_dump_json(), str(Path(args.checkpoint).resolve()), str(Path(args.recognizer).resolve()),
@@ -98,7 +98,7 @@ def cmd_batch(args) -> int:
 
 
 def cmd_import_official(args) -> int:
-    from eat.generate.official import import_official
+    from eat.generate.official import import_official  # local: pulls in torch (see cmd_generate)
 
     report = import_official(args.folder, args.out, _load_params(args.params, args.profile), args.trust_pickle)
     print(report.text())
@@ -151,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    from eat.config import ConfigError
-    from eat.io.media import MediaError
 
     try:
         return args.func(args)

@@ -36,18 +36,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from eat.a2et.data import A2ETClip, a2et_table
+from eat.a2et.train import evaluation_subset, load_clips, load_model
+from eat.adapt.checkpoint import load_emotional_model
+from eat.adapt.data import neutral_sources
+from eat.adapt.generate import emotion_codes, emotional_video, latent_code
+from eat.adapt.heldout import heldout_clips
 from eat.config import EMOTIONS, Params
+from eat.emotion.predict import predict_videos
+from eat.emotion.train import load_emotion_classifier
+from eat.io.atomic import write_text_atomic
+from eat.io.media import MediaError, read_audio, read_video, write_video
 from eat.io.reproducible import reproducible_torch
 from eat.io.tables import write_csv_atomic
+from eat.io.video import read_aligned_frames
 from eat.latent.pca import ExpressionBasis
+from eat.latent.train import load_inference_model
 from eat.parallel import map_clips
+from eat.ray_runtime import ray_session
 from eat.render_clip import a2et_predictor, generate_clip
 from eat.report.inputs import BASELINE_PREFIX, EMOTION_ROWS
-from metrics.align import AlignedVideo, DetectorFactory
-from metrics.sync import SyncEmbedder
-from metrics.table import ImageResult
+from eat.scoring import REFERENCE_FACE, detector_factory, inception_fid, write_metrics, write_rows
+from eat.sync.embedders import load_embedder
+from eat.weights import WeightsError
+from metrics.align import AlignedVideo, DetectorFactory, align_fresh
+from metrics.fid import emotion_fan_features
+from metrics.sync import AVClip, SyncEmbedder, sync_score
+from metrics.table import ImageResult, aggregate, fid_metric, image_metrics, sync_row
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +76,6 @@ TEST_CLIP_COLUMNS = ("dataset", "uid", "emotion", "frames", "audio", "source_uid
 def test_clips(params: Params, dataset: str, latent_table: Path | str, audio_table: Path | str,
                basis: ExpressionBasis, latent_model: Path | str, n: int) -> list[A2ETClip]:
     """``n`` test clips of ``dataset`` (0 = all), MEAD with neutral sources, LRW with its first frame."""
-    from eat.a2et.train import evaluation_subset, load_clips
-    from eat.adapt.heldout import heldout_clips
-
     if dataset == "MEAD":
         return heldout_clips(params, latent_table, audio_table, basis, latent_model, n, emotional_only=False)
     table = a2et_table(latent_table, audio_table)
@@ -73,8 +88,6 @@ def listed_clips(clips: list[A2ETClip], dataset: str, latent_table: Path | str, 
     """Rows of ``test_clips.csv``: what another method needs to generate each test clip as ours are — the source
     image (frame ``source_frame`` of ``source_video``, the aligned video of clip ``source_uid``: for MEAD the
     neutral clip :func:`eat.adapt.data.neutral_sources` picks, for LRW the clip itself), the audio, the emotion."""
-    from eat.adapt.data import neutral_sources
-
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == dataset) & (table.split == "test")].reset_index(drop=True)
     index = neutral_sources(table) if dataset == "MEAD" else np.arange(len(table))
@@ -88,9 +101,6 @@ def listed_clips(clips: list[A2ETClip], dataset: str, latent_table: Path | str, 
 def generate_pretrain(a2et_model: Path | str, latent_model: Path | str, params: Params, basis: ExpressionBasis,
                       clips: list[A2ETClip], dataset: str) -> list[np.ndarray]:
     """Videos of the emotion-agnostic pretrained model (A2ET + RePos-Net); LRW with relative keypoints."""
-    from eat.a2et.train import load_model
-    from eat.latent.train import load_inference_model
-
     a2et, generator = load_model(a2et_model, params), load_inference_model(latent_model).generator
     return [generate_clip(generator, a2et_predictor(a2et, basis, clip), clip, params.signal.window_frames // 2, basis,
                           relative=dataset == "LRW", batch_size=params.a2et_train.eval_batch_size).frames
@@ -101,9 +111,6 @@ def generate_pretrain(a2et_model: Path | str, latent_model: Path | str, params: 
 def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBasis, clips: list[A2ETClip],
                      dataset: str) -> list[np.ndarray]:
     """Videos of an adapted variant: MEAD clips with their emotion; LRW neutral with relative keypoints."""
-    from eat.adapt.checkpoint import load_emotional_model
-    from eat.adapt.generate import emotion_codes, emotional_video, latent_code
-
     model = load_emotional_model(model_path, params, basis)
     z = latent_code(model, params.seed)
     half = params.signal.window_frames // 2
@@ -113,8 +120,6 @@ def generate_adapted(model_path: Path | str, params: Params, basis: ExpressionBa
 
 def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, folder: Path) -> None:
     """Each generated video as ``<uid>.mp4`` with its clip's audio (the user-study kit and the eye need them)."""
-    from eat.io.media import read_audio, write_video
-
     folder.mkdir(parents=True, exist_ok=True)
     for video, clip in zip(videos, clips, strict=True):
         h, w = video.shape[1:3]
@@ -132,9 +137,6 @@ def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[
 
 
 def _align(new_detector: DetectorFactory, frames: np.ndarray) -> AlignedVideo:
-    from eat.scoring import REFERENCE_FACE
-    from metrics.align import align_fresh
-
     return align_fresh(frames, new_detector, REFERENCE_FACE)
 
 
@@ -163,8 +165,6 @@ class ClipJob:
 @cache
 def sync_embedder(expert_path: str) -> tuple[str, SyncEmbedder]:
     """(column, embedder) of :func:`eat.sync.embedders.load_embedder`, loaded once per process (each Ray worker)."""
-    from eat.sync.embedders import load_embedder
-
     return load_embedder(expert_path=expert_path)
 
 
@@ -178,13 +178,6 @@ class ClipScorer:
     new_detector: DetectorFactory
 
     def __call__(self, job: ClipJob) -> ImageResult:
-        from threadpoolctl import threadpool_limits
-
-        from eat.io.media import read_audio
-        from eat.scoring import REFERENCE_FACE
-        from metrics.sync import AVClip, sync_score
-        from metrics.table import image_metrics, sync_row
-
         with threadpool_limits(limits=1), reproducible_torch(threads=1):
             result = image_metrics(job.uid, job.video, job.truth, self.new_detector, REFERENCE_FACE,
                                    real_aligned=job.truth_aligned)
@@ -198,8 +191,6 @@ def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, t
                 scorer: ClipScorer, classifier, workers: int = 1) -> tuple[pd.DataFrame, list, dict[str, str]]:
     """(per-clip rows, their FID frame pairs, {uid: why it failed}) of ``videos`` against the clips' ground truth:
     :class:`ClipScorer` per clip in parallel, then the emotion classifier on the scored MEAD videos at once."""
-    from eat.emotion.predict import predict_videos
-
     jobs = [ClipJob(c.uid, v, c.frames, truth[c.uid], c.mel, c.audio) for v, c in zip(videos, clips, strict=True)]
     outcomes = map_clips(scorer, jobs, desc=f"score {dataset}", workers=workers)
     ok = [i for i, o in enumerate(outcomes) if o.error is None]
@@ -218,8 +209,6 @@ def baseline_methods(baselines_dir: Path | str | None) -> list[str]:
 def baseline_videos(folder: Path, clips: list[A2ETClip]) -> tuple[list[np.ndarray], list[A2ETClip], list[dict]]:
     """(videos, their clips, skipped) of ``folder/<uid>.mp4`` for each clip, decoded at any size and length; a
     missing or unreadable file is skipped (``{"uid", "path", "reason"}``), never the end of the run."""
-    from eat.io.media import MediaError, read_video
-
     videos, kept, skipped = [], [], []
     for clip in clips:
         path = folder / f"{clip.uid}.mp4"
@@ -251,9 +240,6 @@ def ground_truth_emotions(params: Params, latent_table: Path | str, audio_table:
     """Rows (uid, emotion, emotion_pred) of the classifier on the video of *every* MEAD test clip, read at the size
     of the generated videos (``signal.image_size``) as in :func:`aligned_truth`'s clips. The Ground Truth row's
     Acc_emo needs nothing generated, so it is not limited to the ``evaluate.mead_clips`` sample."""
-    from eat.emotion.predict import predict_videos
-    from eat.io.video import read_aligned_frames
-
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "test")].sort_values("uid").reset_index(drop=True)
     pred = predict_videos(classifier, [read_aligned_frames(path, params.signal.image_size)
@@ -264,8 +250,6 @@ def ground_truth_emotions(params: Params, latent_table: Path | str, audio_table:
 def emotion_summary(rows: pd.DataFrame) -> dict[str, Any]:
     """``"MEAD/<Acc_emo…>"`` of per-clip rows with ``emotion`` and ``emotion_pred`` (:func:`metrics.table.aggregate`),
     their count as ``acc_emo_clips``: it overrides the model's clip count for Acc_emo alone."""
-    from metrics.table import aggregate
-
     numbers = aggregate(rows[["emotion", "emotion_pred"]], EMOTIONS)
     numbers["acc_emo_clips"] = numbers.pop("clips")
     return {f"MEAD/{k}": v for k, v in numbers.items()}
@@ -273,25 +257,18 @@ def emotion_summary(rows: pd.DataFrame) -> dict[str, Any]:
 
 def summary(rows: pd.DataFrame, fid: list, space, dataset: str) -> dict[str, Any]:
     """``"<dataset>/<metric>"`` aggregates of one model's per-clip rows and FID frames."""
-    from metrics.table import aggregate, fid_metric
-
     numbers = aggregate(rows.drop(columns=["dataset"], errors="ignore"), EMOTIONS) | fid_metric(space, fid)
     return {f"{dataset}/{k}": v for k, v in numbers.items()}
 
 
 def scoring_session(workers: int, address: str) -> AbstractContextManager:
     """One Ray session for the whole stage (not one per model), so workers keep their loaded sync network."""
-    from eat.ray_runtime import ray_session
-
     return nullcontext() if workers == 1 else ray_session(address, num_cpus=workers or None)
 
 
 def write_summary(numbers: dict[str, Any], path: Path, skipped: list[dict] | None = None) -> None:
     """metrics.json (eat.scoring.write_metrics); a baseline's also lists its ``skipped`` clips, a list that
     ``dvc metrics`` ignores."""
-    from eat.io.atomic import write_text_atomic
-    from eat.scoring import write_metrics
-
     write_metrics(numbers, path)
     if skipped is not None:
         write_text_atomic(path, json.dumps(json.loads(path.read_text()) | {"skipped": skipped}, indent=2) + "\n")
@@ -305,13 +282,6 @@ def evaluate_models(params: Params, models: list[str], *, latent_table: Path | s
     score them with every model, and score every baseline folder's videos of them; ``<out_dir>/<model>/`` gets
     metrics.json, the per-clip tables and (our models) the MEAD videos; ``<out_dir>/test_clips.csv`` lists the
     clips (what a baseline must generate)."""
-    from tqdm import tqdm
-
-    from eat.emotion.train import load_emotion_classifier
-    from eat.scoring import detector_factory, inception_fid, write_rows
-    from eat.weights import WeightsError
-    from metrics.fid import emotion_fan_features
-
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     out_dir = Path(out_dir)
     classifier = load_emotion_classifier(emotion_classifier)

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     repo = args.repo.resolve()
     api_url = prepare_environment(repo)
-    from flows.pipeline import pipeline  # after the environment is set: Prefect reads it on import
+    from flows.pipeline import pipeline  # local: after the environment is set: Prefect reads it on import
 
     try:
         state = pipeline(profile=args.profile, overrides=args.overrides, stages=args.stages,

@@ -7,14 +7,15 @@ import math
 
 import numpy as np
 
-import metrics.sync
+import eat.a2et.evaluate
 from eat.a2et.evaluate import clip_scores
 from metrics.sync import SyncScore
 from tests.test_metrics_table import TemplateDetector, video
 
 
 def test_static_baseline_scores_a_finite_psnr_without_its_source_frame(monkeypatch):
-    monkeypatch.setattr(metrics.sync, "sync_score", lambda clip, embed: SyncScore(0, 1.0, 5.0, len(clip.frames), 1))
+    monkeypatch.setattr(eat.a2et.evaluate, "sync_score",
+                        lambda clip, embed: SyncScore(0, 1.0, 5.0, len(clip.frames), 1))
     truth = video(0, 6)
     static = np.repeat(truth[:1], len(truth), 0)           # frame 0 is the truth's own first frame
     row = clip_scores("c", {"static": static, "ground_truth": truth}, truth, mel=np.zeros((24, 80)),

@@ -31,6 +31,10 @@ from eat.io.media import mux, write_video
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import A2ET
 from eat.render_clip import a2et_predictor, generate_clip, held_expression, predict_keypoints
+from eat.scoring import REFERENCE_FACE, detector_factory
+from metrics.align import align_fresh
+from metrics.sync import AVClip, sync_score
+from metrics.table import image_metrics
 
 
 def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel: np.ndarray,
@@ -40,11 +44,6 @@ def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel:
 
     The image metrics skip frame 0: it is the source frame, an input rather than an output, and the static
     video's copy of it would score an infinite PSNR (which made the static mean undefined)."""
-    from eat.scoring import REFERENCE_FACE
-    from metrics.align import align_fresh
-    from metrics.sync import AVClip, sync_score
-    from metrics.table import image_metrics
-
     row: dict[str, float] = {}
     truth_aligned = align_fresh(truth[1:], new_detector, REFERENCE_FACE)      # once for the three videos
     for name, video in videos.items():
@@ -61,8 +60,6 @@ def clip_scores(uid: str, videos: dict[str, np.ndarray], truth: np.ndarray, mel:
 def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, basis: ExpressionBasis, clips: Sequence[A2ETClip],
                    embed, half: int, batch_size: int) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Per-clip scores of the generated video and the baselines; also the generated frames per uid."""
-    from eat.scoring import detector_factory
-
     new_detector = detector_factory("mediapipe")
     rows, generated = [], {}
     for c, clip in enumerate(clips):

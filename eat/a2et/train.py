@@ -23,16 +23,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eat import ray_train
 from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, load_clip, run_batch, split_tables, window_batch
 from eat.a2et.objective import latent_terms, render, render_terms
 from eat.config import Params
+from eat.io.atomic import write_text_atomic
 from eat.io.hashing import file_sha256, settings_digest
 from eat.io.reproducible import reproducible_torch
 from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
 from eat.latent.pca import ExpressionBasis
+from eat.latent.train import load_inference_model
+from eat.latent.vgg import load_vgg19
 from eat.models.a2et import A2ET
 from eat.models.keypoints import compose_keypoints
+from eat.models.pyramid import ImagePyramid
+from eat.ray_runtime import ray_session
+from eat.ray_train import peak_rss_mib
+from eat.render_clip import a2et_predictor, generate_clip
 
 PHASES = ("latent", "full")
 
@@ -80,9 +88,8 @@ class RenderingParts:
     """The frozen networks of the ``full`` phase: RePos-Net, the lip-sync expert, VGG19 and the image pyramid."""
 
     def __init__(self, params: Params, latent_model: str, sync_expert: str, device: torch.device):
-        from eat.latent.train import load_inference_model
-        from eat.latent.vgg import load_vgg19
-        from eat.models.pyramid import ImagePyramid
+        # local: scipy (about 0.6 s) would otherwise load in every Ray Train worker, which imports this module,
+        # and only the rendering phases need the sync expert (as sklearn in eat/latent/pca.py)
         from eat.sync.train import load_sync_expert
 
         self.generator = load_inference_model(latent_model, device).generator.requires_grad_(False)
@@ -116,11 +123,9 @@ def phase_losses(params: Params, phase: str, trainer: Trainer, basis: Expression
 
 def train_worker(config: dict[str, Any]) -> None:
     """Ray Train loop of one worker; ``config`` is built by :func:`fit_phase`."""
-    import ray
+    import ray  # local: Ray is heavy and only the training workers need it
     import ray.train
     import ray.train.torch
-
-    from eat import ray_train
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -160,8 +165,6 @@ def train_worker(config: dict[str, Any]) -> None:
 def load_clips(params: Params, table: pd.DataFrame, basis: ExpressionBasis, latent_model: str,
                with_frames: bool) -> list[A2ETClip]:
     """Every clip of ``table`` in memory (see :func:`eat.a2et.data.load_clip`)."""
-    from eat.latent.train import load_inference_model
-
     nets = load_inference_model(latent_model)
     return [load_clip(row, basis, nets, params.signal.image_size, params.crop_align.size,
                       params.a2et.pose_image_size, with_frames) for row in table.itertuples(index=False)]
@@ -170,9 +173,7 @@ def load_clips(params: Params, table: pd.DataFrame, basis: ExpressionBasis, late
 def fit_phase(params: Params, phase: str, clips: list[A2ETClip], basis: ExpressionBasis, storage: Path,
               inputs: dict[str, str | None]) -> dict[str, Any]:
     """Run (or resume) one phase on Ray Train; returns rank 0's final state."""
-    import ray
-
-    from eat import ray_train
+    import ray  # local: see train_worker
 
     train = params.a2et_train
     digest = run_digest(params, phase, clips, inputs)
@@ -187,8 +188,6 @@ def fit_phase(params: Params, phase: str, clips: list[A2ETClip], basis: Expressi
 
 def ray_train_session(params: Params, cpus: int):
     """Ray for the driver's ``ray.put`` (the same session :func:`eat.ray_train.fit` then reuses)."""
-    from eat.ray_runtime import ray_session
-
     return ray_session(params.ray.address, num_cpus=max(params.ray.workers, cpus))
 
 
@@ -214,11 +213,9 @@ def train_a2et(params: Params, phase: str, *, latent_table: Path | str, audio_ta
     ``init``: the phase-1 ``model.pt`` the full phase continues from (None: from scratch).
     ``metrics.json`` holds deterministic numbers only; wall time and memory go to ``timing.json``.
     """
+    # local: the held-out evaluation (the driver's alone) pulls scipy and scikit-image, which every Ray Train
+    # worker would otherwise load at start-up (see RenderingParts)
     from eat.a2et.evaluate import evaluate_clips, pose_expression_errors, side_by_side_video, summarise
-    from eat.io.atomic import write_text_atomic
-    from eat.latent.train import load_inference_model
-    from eat.ray_train import peak_rss_mib
-    from eat.render_clip import a2et_predictor, generate_clip
     from eat.sync.embedders import expert_embedder
     from eat.sync.train import load_sync_expert
 

@@ -77,7 +77,7 @@ class ClipWeightsError(ValueError):
 
 def clip_architecture(name: str) -> dict[str, Any]:
     """open_clip's model config ``name`` (embed_dim, vision_cfg, text_cfg), read from the files in its wheel."""
-    import open_clip
+    import open_clip  # local: about 2 s to import (after torch), and only CLIP editing needs it
 
     cfg = open_clip.get_model_config(name)
     if cfg is None:
@@ -88,7 +88,7 @@ def clip_architecture(name: str) -> dict[str, Any]:
 def build_clip(architecture: str | dict[str, Any]) -> nn.Module:
     """A randomly initialised ``open_clip.model.CLIP`` of ``architecture`` (a config name or dict), QuickGELU as
     OpenAI's models; eval mode. ``pretrained`` is never asked for, so nothing is fetched."""
-    from open_clip.model import CLIP
+    from open_clip.model import CLIP  # local: see clip_architecture
 
     cfg = clip_architecture(architecture) if isinstance(architecture, str) else dict(architecture)
     cfg.setdefault("quick_gelu", True)
@@ -133,7 +133,7 @@ class ClipScorer(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer: Callable[[list[str]], torch.Tensor] | None = None):
         super().__init__()
-        from open_clip.tokenizer import SimpleTokenizer
+        from open_clip.tokenizer import SimpleTokenizer  # local: see clip_architecture
 
         self.model = model.eval().requires_grad_(False)
         # open_clip's BPE vocabulary ships in its wheel: tokenising works offline.

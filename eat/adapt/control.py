@@ -19,6 +19,8 @@ from eat.a2et.data import A2ETClip
 from eat.adapt.generate import emotion_codes, emotional_video, intensity_mix, latent_code
 from eat.adapt.model import EmotionalModel
 from eat.config import EMOTIONS
+from eat.emotion.predict import video_probabilities
+from eat.io.atomic import atomic_path
 
 
 def first_frames(clip: A2ETClip, n: int) -> A2ETClip:
@@ -59,8 +61,6 @@ def intensity_response(model: EmotionalModel, clips: list[A2ETClip], classifier,
                        seed: int, half: int) -> dict[str, dict]:
     """Per non-neutral emotion: the classifier's mean probability of it at each intensity, its gain from the
     first to the last intensity, Spearman's rho, and :func:`rises_with_intensity`."""
-    from eat.emotion.predict import video_probabilities
-
     z = latent_code(model, seed)
     out = {}
     for emotion in (e for e in EMOTIONS if e != "neutral"):
@@ -77,8 +77,6 @@ def intensity_response(model: EmotionalModel, clips: list[A2ETClip], classifier,
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
-    from eat.io.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         if not ok:

@@ -123,7 +123,7 @@ def train_worker(config: dict[str, Any]) -> None:
     """Ray Train loop of one worker: every variant of ``config["names"]`` in turn; ``config`` is built by
     :func:`fit_variants`. Reported states: the variant in training (``variant``, its trainer's state) and
     ``finished`` (name → :meth:`Trainer.final_state`)."""
-    import ray  # Ray only where a run starts: importing it is slow
+    import ray  # local: Ray only where a run starts: importing it is slow
     import ray.train
     import ray.train.torch
 
@@ -195,7 +195,7 @@ def fit_variants(params: Params, names: list[str], data: AdaptationData, storage
                  ) -> dict[str, dict[str, Any]]:
     """Run (or resume) every variant of ``names`` in one Ray Train run (checkpoints under ``storage/variants``);
     each variant's final state (:meth:`Trainer.final_state`, with ``log`` and ``snapshots``)."""
-    import ray  # Ray only where a run starts: importing it is slow
+    import ray  # local: Ray only where a run starts: importing it is slow
 
     cfg = params.adaptation_train
     clips, labels, _ = adaptation_clips(data.table, data.clips)

@@ -28,12 +28,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from eat.config import Params
 from eat.generate.emotion import describe, emotion_mix
 from eat.generate.pipeline import Generator, frame_bar, generate, make_request
 from eat.io.atomic import write_text_atomic
 from eat.io.tables import write_csv_atomic
+from eat.parallel import map_clips
 
 REQUIRED = ("image", "audio", "emotion", "intensity", "output")
 
@@ -41,8 +43,6 @@ REQUIRED = ("image", "audio", "emotion", "intensity", "output")
 @lru_cache(maxsize=1)
 def _generator(params_json: str, checkpoint: str, recognizer: str, pca_dir: str | None, threads: int,
                device: str | None) -> Generator:
-    import torch
-
     if threads:
         torch.set_num_threads(threads)
     return Generator(Params.model_validate_json(params_json), checkpoint, pca_dir, recognizer, device)
@@ -51,7 +51,7 @@ def _generator(params_json: str, checkpoint: str, recognizer: str, pca_dir: str 
 def _in_ray_worker() -> bool:
     if "ray" not in sys.modules:
         return False
-    import ray
+    import ray  # local: Ray is heavy; it is only asked once something else loaded it (above)
 
     try:
         return ray.is_initialized() and ray._private.worker.global_worker.mode == ray._private.worker.WORKER_MODE
@@ -62,7 +62,7 @@ def _in_ray_worker() -> bool:
 def row_bar(total: int, label: str):
     """A bar over one row's frames: Ray's tqdm inside a Ray worker (the driver draws it), else tqdm's."""
     if _in_ray_worker():
-        from ray.experimental.tqdm_ray import tqdm as ray_tqdm
+        from ray.experimental.tqdm_ray import tqdm as ray_tqdm  # local: Ray is heavy; only inside a Ray worker
 
         return ray_tqdm(total=total, desc=label, unit="frame")
     return frame_bar(total, label, leave=False)
@@ -179,8 +179,6 @@ def run_batch(csv: Path | str, job: BatchJob, status: Path | str | None = None, 
     made again, unless ``redo``. On Ctrl-C the status is written before :class:`BatchInterrupted` is raised:
     rows whose video was finished are ``ok``, the others ``not done`` (videos are written whole or not at all).
     """
-    from eat.parallel import map_clips
-
     rows = read_rows(csv)
     status = Path(status) if status else Path(csv).with_suffix(".status.csv")
     kept = {} if redo else done_before(status, rows)

@@ -19,7 +19,10 @@ import soundfile as sf
 import torch
 
 from eat.config import Params, deep_merge, parse_params, read_yaml
+from eat.generate.pipeline import Generator, generate, make_request
+from eat.generate.random_models import write_random_models
 from eat.paths import EAT_MODEL, PAPER_PROFILE, SPEECH_RECOGNIZER_MODEL
+from eat.synth.speech import synthesize
 
 CLIP_SECONDS = 10.0
 TEXT = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
@@ -27,9 +30,7 @@ TEXT = ("The quick brown fox jumps over the lazy dog. She sells sea shells by th
 
 
 def _inputs(folder: Path) -> tuple[str, dict[str, str]]:
-    import skimage.data
-
-    from eat.synth.speech import synthesize
+    import skimage.data  # local: only the sample portrait needs scikit-image's data module (and pooch behind it)
 
     image = folder / "astronaut.png"
     cv2.imwrite(str(image), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
@@ -45,8 +46,6 @@ def _inputs(folder: Path) -> tuple[str, dict[str, str]]:
 
 def _run(params: Params, checkpoint: Path, recognizer: Path, image: str, audio: dict[str, str], folder: Path,
          device: str, batch_size: int) -> dict:
-    from eat.generate.pipeline import Generator, generate, make_request
-
     generator = Generator(params, checkpoint, recognizer=recognizer, device=device, batch_size=batch_size)
     generate(generator, make_request(image, audio["warmup"], str(folder / "warmup.mp4"), {"happy": 1.0}))
     if device == "cuda":
@@ -58,8 +57,6 @@ def _run(params: Params, checkpoint: Path, recognizer: Path, image: str, audio: 
 
 
 def _models(params: Params, folder: Path) -> tuple[Path, Path, str]:
-    from eat.generate.random_models import write_random_models
-
     trained, recognizer = EAT_MODEL, SPEECH_RECOGNIZER_MODEL
     paths = None
     if not trained.is_file() or not recognizer.is_file():
@@ -85,8 +82,6 @@ def bench_generate(params_path: str) -> dict:
         if torch.cuda.is_available():
             out["gpu"] = _run(params, checkpoint, recognizer, image, audio, folder, "cuda", 32)
             paper = parse_params(deep_merge(read_yaml(params_path), read_yaml(PAPER_PROFILE)))
-            from eat.generate.random_models import write_random_models
-
             paths = write_random_models(paper, folder / "paper_models")
             out["gpu_paper_256"] = {**_run(paper, paths["adaptation"], paths["recognizer"], image, audio, folder,
                                            "cuda", 32), "weights": "random (paper profile)"}

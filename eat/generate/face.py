@@ -30,6 +30,7 @@ import numpy as np
 
 from eat.config import Params
 from eat.preprocess.crop_geometry import crop, crop_box
+from eat.preprocess.landmarks import FaceFinder, MediaPipeDetector, region_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,12 @@ def quiet_native_stderr() -> Iterator[None]:
 
 def detect_faces(image: np.ndarray) -> list[np.ndarray]:
     """Face boxes (x0, y0, w, h) in pixels, largest first (full-range detector, whole photo then tiles)."""
-    from eat.preprocess.landmarks import FaceFinder
-
     with quiet_native_stderr(), FaceFinder() as finder:
         return finder(image)
 
 
 def face_landmarks(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """(68, 2) landmarks in image pixels of the face in ``box`` (Face Mesh on a square region around it)."""
-    from eat.preprocess.landmarks import MediaPipeDetector, region_landmarks
-
     with quiet_native_stderr():
         detector = MediaPipeDetector(static=True, fallback=False)
         try:

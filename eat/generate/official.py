@@ -33,9 +33,17 @@ from pathlib import Path
 
 import torch
 
+from eat.a2et.train import save_model as save_a2et
+from eat.adapt.checkpoint import save_model as save_adaptation
 from eat.config import Params
 from eat.io.atomic import write_text_atomic
+from eat.latent.pca import ExpressionBasis
+from eat.latent.train import save_inference_model
+from eat.models.adaptation import ExpressionNetworks, adaptation_group
+from eat.models.head_pose import HeadPoseExpressionEstimator
+from eat.models.keypoint_detector import KeypointDetector
 from eat.models.latent import official_manifest
+from eat.models.repos_net import RePosNet
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +104,6 @@ class ImportReport:
 
 def expected_shapes(params: Params) -> dict[str, dict[str, list[int]]]:
     """Per official module key, our state dict's names and shapes at ``params``' sizes (built on ``meta``)."""
-    from eat.models.adaptation import ExpressionNetworks
-    from eat.models.head_pose import HeadPoseExpressionEstimator
-    from eat.models.keypoint_detector import KeypointDetector
-    from eat.models.repos_net import RePosNet
-
     with torch.device("meta"):
         modules = {"generator": RePosNet(params.latent), "kp_detector": KeypointDetector(params.latent),
                    "he_estimator": HeadPoseExpressionEstimator(params.latent)}
@@ -177,12 +180,6 @@ def import_official(ckpt_dir: Path | str, out_dir: Path | str, params: Params, t
                     ) -> ImportReport:
     """Convert the official files in ``ckpt_dir`` into ``out_dir`` (module docstring); raises :class:`ImportError_`
     (with the report) on missing keys or wrong shapes, before writing any model file."""
-    from eat.a2et.train import save_model as save_a2et
-    from eat.adapt.checkpoint import save_model as save_adaptation
-    from eat.latent.pca import ExpressionBasis
-    from eat.latent.train import save_inference_model
-    from eat.models.adaptation import adaptation_group
-
     ckpt_dir, out_dir = Path(ckpt_dir), Path(out_dir)
     if not ckpt_dir.is_dir():
         raise ImportError_(f"{ckpt_dir}: not a folder (give the folder holding the official .pth.tar files)")

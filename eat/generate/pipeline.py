@@ -38,11 +38,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from eat.a2et.data import A2ETClip, Source
 from eat.a2et.pose_image import head_box_images
+from eat.adapt.checkpoint import load_emotional_model
 from eat.adapt.generate import emotion_codes, latent_code
 from eat.config import Params
+from eat.features.speech import make_backend
 from eat.generate.audio import Audio, feature_params, prepare_audio
 from eat.generate.emotion import describe
 from eat.generate.face import Face, OnMultiple, PasteBack, prepare_face
@@ -50,6 +53,8 @@ from eat.generate.pose import natural_motion, video_pose
 from eat.io.atomic import atomic_path
 from eat.io.media import run_ffmpeg, write_video
 from eat.latent.data import to_tensor
+from eat.latent.pca import ExpressionBasis
+from eat.latent.train import load_inference_model
 from eat.models.a2et import source_keypoint_logits
 from eat.models.keypoints import compose_keypoints, rotation_matrix
 from eat.paths import EAT_MODEL, PCA, SPEECH_RECOGNIZER_MODEL
@@ -87,8 +92,6 @@ Progress = Callable[[int, str], Any]     # (frames, label) → a bar with update
 def frame_bar(total: int, label: str, leave: bool = True):
     """A tqdm bar over the frames of a clip, with rate and ETA, on stderr (every 0.5 s on a terminal, every 10 s
     into a log file, as the training stages do); ``TQDM_DISABLE=1`` turns it off."""
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=label, unit="frame", mininterval=0.5 if sys.stderr.isatty() else 10,
                 dynamic_ncols=True, leave=leave)
 
@@ -155,11 +158,6 @@ class Generator:
     def __init__(self, params: Params, checkpoint: Path | str = EAT_MODEL, pca_dir: Path | str | None = None,
                  recognizer: Path | str = SPEECH_RECOGNIZER_MODEL, device: str | torch.device | None = None,
                  chunk_frames: int = 500, batch_size: int = 8):
-        from eat.adapt.checkpoint import load_emotional_model
-        from eat.features.speech import make_backend
-        from eat.latent.pca import ExpressionBasis
-        from eat.latent.train import load_inference_model
-
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise CheckpointError(f"{checkpoint}: adapted model not found; train it (`dvc repro "

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from eat.config import Params
+from eat.generate.face import detect_faces, face_landmarks
 from eat.io.media import MediaError, open_video
 from eat.latent.data import to_tensor
 from eat.models.latent import LatentNetworks
@@ -73,8 +74,6 @@ def ping_pong(index: np.ndarray, n_video: int) -> np.ndarray:
 
 def video_pose(video: Path | str, nets: LatentNetworks, params: Params, n_frames: int) -> np.ndarray:
     """(n_frames, 6) head pose of a driving video (module docstring)."""
-    from eat.generate.face import detect_faces, face_landmarks
-
     video = Path(video)
     if n_frames < 1:
         raise ValueError(f"video_pose: n_frames = {n_frames}; the audio has no frames")

@@ -15,21 +15,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eat.a2et.train import build_a2et
+from eat.a2et.train import save_model as save_a2et
+from eat.adapt.checkpoint import adaptation_state, build_model
+from eat.adapt.checkpoint import save_model as save_adaptation
 from eat.config import Params
+from eat.features.recognizer import CTCRecognizer, save_recognizer
+from eat.generate.audio import feature_params
+from eat.latent.pca import ExpressionBasis
+from eat.latent.train import save_inference_model
+from eat.models.latent import LatentNetworks
 
 
 def write_random_models(params: Params, root: Path | str, seed: int = 0, variant: str = "eat") -> dict[str, Path]:
     """Write every model file ``eat generate`` reads under ``root``; returns their paths."""
-    from eat.a2et.train import build_a2et
-    from eat.a2et.train import save_model as save_a2et
-    from eat.adapt.checkpoint import adaptation_state, build_model
-    from eat.adapt.checkpoint import save_model as save_adaptation
-    from eat.features.recognizer import CTCRecognizer, save_recognizer
-    from eat.generate.audio import feature_params
-    from eat.latent.pca import ExpressionBasis
-    from eat.latent.train import save_inference_model
-    from eat.models.latent import LatentNetworks
-
     root = Path(root)
     paths = {"latent_model": root / "latent" / "model.pt", "pca_dir": root / "pca",
              "a2et_model": root / "a2et" / "model.pt", "adaptation": root / "adaptation" / "model.pt",
