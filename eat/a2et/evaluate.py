@@ -65,13 +65,12 @@ def evaluate_clips(a2et: A2ET, generator: torch.nn.Module, basis: ExpressionBasi
     for c, clip in enumerate(clips):
         made = generate_clip(generator, a2et_predictor(a2et, basis, clip), clip, half, basis, batch_size=batch_size)
         pose_only = generate_clip(generator, held_expression(basis, clip.source.pe), clip, half, basis)
-        pe = made.pe.numpy()
         videos = {"generated": made.frames, "pose_only": pose_only.frames,
                   "static": np.repeat(clip.source.frame[None], clip.n_frames, 0), "ground_truth": clip.frames}
         generated[clip.uid] = videos["generated"]
         other = clips[(c + 1) % len(clips)].mel if len(clips) > 1 else None
         rows.append({"uid": clip.uid, "emotion": clip.emotion, "frames": clip.n_frames,
-                     "pe_mse": float(np.mean((pe - clip.pe) ** 2)),
+                     "pe_mse": pe_mse(made.pe, clip),
                      **clip_scores(clip.uid, videos, clip.frames, clip.mel, other, new_detector, embed)})
     return rows, generated
 
@@ -82,9 +81,13 @@ def pose_expression_errors(a2et: A2ET, basis: ExpressionBasis, clips: Sequence[A
     """Per-clip MSE of the predicted PCA coefficients (``pe_mse``), nothing rendered: the held-out score of the
     latent phase, which trains no rendering loss (its renders cost 30 s and were the full phase's to judge)."""
     return [{"uid": clip.uid, "emotion": clip.emotion, "frames": clip.n_frames,
-             "pe_mse": float(np.mean((predict_keypoints(a2et_predictor(a2et, basis, clip), clip, half,
-                                                        batch_size)[0].numpy() - clip.pe) ** 2))}
+             "pe_mse": pe_mse(predict_keypoints(a2et_predictor(a2et, basis, clip), clip, half, batch_size)[0], clip)}
             for clip in clips]
+
+
+def pe_mse(pe: torch.Tensor, clip: A2ETClip) -> float:
+    """Mean squared error of predicted PCA coefficients (T, n) against the clip's own (``pe_mse``)."""
+    return float(np.mean((pe.numpy() - clip.pe) ** 2))
 
 
 def summarise(rows: list[dict]) -> dict[str, float | None]:

@@ -48,7 +48,13 @@ def adaptation_clips(table: pd.DataFrame, clips: list[A2ETClip], use: np.ndarray
     use = np.ones(len(table), bool) if use is None else use
     kept = [with_source(clips[i], clips[s]) for i, s in enumerate(sources) if s >= 0 and use[i]]
     labels = np.array([emotion_index(c.emotion) for c in kept], np.int64)
-    return kept, labels, [clips[i].uid for i, s in enumerate(sources) if s < 0 and use[i]]
+    return kept, labels, without_source(table, use)
+
+
+def without_source(table: pd.DataFrame, use: np.ndarray) -> list[str]:
+    """uids of the clips picked by ``use`` whose identity has no neutral clip to be their source."""
+    table = table.reset_index(drop=True)
+    return table.uid[(neutral_sources(table) < 0) & use].tolist()
 
 
 def adaptation_subset(table: pd.DataFrame, use: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from eat.a2et.data import A2ETClip, WindowSampler, a2et_table, run_batch, window
 from eat.a2et.objective import latent_terms, render_terms
 from eat.a2et.train import RenderingParts, load_clips, ray_train_session
 from eat.adapt.checkpoint import adaptation_state, build_model, load_emotional_model, save_model
-from eat.adapt.data import adaptation_clips, adaptation_subset, fraction_mask
+from eat.adapt.data import adaptation_clips, adaptation_subset, fraction_mask, without_source
 from eat.adapt.heldout import heldout_clips, tuning_curve
 from eat.adapt.model import EmotionalModel
 from eat.config import A2ETPhaseConfig, AdaptationVariant, Params
@@ -191,30 +191,6 @@ def run_digest(params: Params, name: str, variant: AdaptationVariant, clips: lis
                            (part for clip in clips for part in (clip.uid, clip.source.keypoints)))
 
 
-def fit_variants(params: Params, names: list[str], data: AdaptationData, storage: Path, inputs: dict[str, str]
-                 ) -> dict[str, dict[str, Any]]:
-    """Run (or resume) every variant of ``names`` in one Ray Train run (checkpoints under ``storage/variants``);
-    each variant's final state (:meth:`Trainer.final_state`, with ``log`` and ``snapshots``)."""
-    import ray  # local: Ray only where a run starts: importing it is slow
-
-    cfg = params.adaptation_train
-    clips, labels, _ = adaptation_clips(data.table, data.clips)
-    subsets = {name: adaptation_subset(data.table, variant_mask(params, name, data.table)) for name in names}
-    digest = settings_digest({name: run_digest(params, name, params.adaptation_variants[name],
-                                               [clips[i] for i in subsets[name]], inputs) for name in names})
-    with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
-        state = ray_train.fit(
-            train_worker,
-            {"params": params.model_dump(), "names": names, "subsets": subsets, "clips": ray.put((clips, labels)),
-             "basis": ray.put(data.basis), **{k: str(Path(v).resolve()) for k, v in inputs.items()}},
-            storage=storage, name=RUN_NAME, digest=digest, steps=len(names) * cfg.steps,
-            num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
-    finished = dict(state["finished"])
-    if "variant" in state:      # the last report is the last variant's own
-        finished[state["variant"]] = {**state, "step": state["variant_step"]}
-    return finished
-
-
 def variant_mask(params: Params, name: str, table: pd.DataFrame) -> np.ndarray:
     """The MEAD training clips variant ``name`` adapts on (Fig. 5's data fractions)."""
     return fraction_mask(table, params.adaptation_variants[name].data_fraction, params.seed)
@@ -230,6 +206,13 @@ class AdaptationData:
     clips: list[A2ETClip]
     curve_clips: list[A2ETClip]
     classifier: Any
+    sourced: list[A2ETClip] = field(init=False)
+    """Every clip with a neutral source (:func:`~eat.adapt.data.adaptation_clips`), labels beside; a variant's
+    share is at the positions :func:`~eat.adapt.data.adaptation_subset` gives for its :func:`variant_mask`."""
+    labels: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sourced, self.labels, _ = adaptation_clips(self.table, self.clips)
 
 
 def load_adaptation_data(params: Params, *, latent_table: Path | str, audio_table: Path | str,
@@ -246,6 +229,30 @@ def load_adaptation_data(params: Params, *, latent_table: Path | str, audio_tabl
                           load_emotion_classifier(emotion_classifier))
 
 
+def fit_variants(params: Params, names: list[str], data: AdaptationData, storage: Path, inputs: dict[str, str]
+                 ) -> dict[str, dict[str, Any]]:
+    """Run (or resume) every variant of ``names`` in one Ray Train run (checkpoints under ``storage/variants``);
+    each variant's final state (:meth:`Trainer.final_state`, with ``log`` and ``snapshots``)."""
+    import ray  # local: Ray only where a run starts: importing it is slow
+
+    cfg = params.adaptation_train
+    subsets = {name: adaptation_subset(data.table, variant_mask(params, name, data.table)) for name in names}
+    digest = settings_digest({name: run_digest(params, name, params.adaptation_variants[name],
+                                               [data.sourced[i] for i in subsets[name]], inputs) for name in names})
+    with ray_train_session(params, cfg.num_workers * cfg.threads_per_worker):
+        state = ray_train.fit(
+            train_worker,
+            {"params": params.model_dump(), "names": names, "subsets": subsets,
+             "clips": ray.put((data.sourced, data.labels)), "basis": ray.put(data.basis),
+             **{k: str(Path(v).resolve()) for k, v in inputs.items()}},
+            storage=storage, name=RUN_NAME, digest=digest, steps=len(names) * cfg.steps,
+            num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
+    finished = dict(state["finished"])
+    if "variant" in state:      # the last report is the last variant's own
+        finished[state["variant"]] = {**state, "step": state["variant_step"]}
+    return finished
+
+
 def save_variant(params: Params, name: str, state: dict[str, Any], data: AdaptationData, inputs: dict[str, str],
                  out_dir: Path, reports_dir: Path) -> dict[str, Any]:
     """Save one trained variant: ``model.pt``, ``snapshots.pt``, its log, metrics and Fig. 5 curve.
@@ -256,7 +263,8 @@ def save_variant(params: Params, name: str, state: dict[str, Any], data: Adaptat
     """
     variant = params.adaptation_variants[name]
     start = time.perf_counter()
-    clips, _, left_out = adaptation_clips(data.table, data.clips, variant_mask(params, name, data.table))
+    mask = variant_mask(params, name, data.table)
+    clips, left_out = [data.sourced[i] for i in adaptation_subset(data.table, mask)], without_source(data.table, mask)
     save_model(state, name, variant, params, inputs, out_dir / "model.pt")
     write_csv_atomic(state["log"], reports_dir / "train_log.csv")
     save_torch_atomic(state["snapshots"], out_dir / "snapshots.pt")     # empty for variants without a Fig. 5 curve
