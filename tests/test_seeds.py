@@ -13,6 +13,7 @@ import pytest
 
 from eat.orchestration.seeds import (
     SeedRun,
+    collect_runs,
     default_seeds,
     experiments_by_name,
     main,
@@ -182,3 +183,21 @@ def test_the_dvc_commands_of_a_sweep(tmp_path):
     calls.clear()
     assert run_sweep(tmp_path, [8], ["a"], sweep="s", run=run)[0].state == "missing"
     assert calls[1] == ["exp", "run", "--queue", "-S", "seed=8", "-n", "seed8-s", "--single-item", "a"]
+
+
+def test_collect_rebuilds_the_runs_of_an_earlier_sweep_without_running_anything(tmp_path):
+    """``--collect``: only ``dvc exp show`` of the sweep's baseline; each seed's experiment found by its name."""
+    calls = []
+    shown = [{"rev": "abc", "experiments": [
+        {"name": "seed1-old", "executor": {"state": "success"},
+         "revs": [{"name": "seed1-old", "data": {"metrics": {"m.json": {"data": {"acc": 0.7}}}}}]},
+        {"name": "seed2-old", "executor": {"state": "failed"}, "revs": [{"name": "seed2-old"}]}]}]
+
+    def run(cmd, **kwargs):
+        calls.append(cmd[1:])
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps(shown), stderr="")
+
+    runs = collect_runs(tmp_path, [1, 2, 3], "old", "abc", run=run)
+    assert calls == [["exp", "show", "--json", "--rev", "abc"]]
+    assert runs == [SeedRun(1, "seed1-old", "success", {"m.json": {"acc": 0.7}}), SeedRun(2, "seed2-old", "failed"),
+                    SeedRun(3, "seed3-old", "missing")]

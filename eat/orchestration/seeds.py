@@ -112,11 +112,19 @@ def run_sweep(root: Path, seeds: Sequence[int], targets: Sequence[str], *, jobs:
     cmd = [dvc, "exp", "run", "--run-all", "-j", str(jobs)]
     print("$ " + " ".join(cmd[1:]), flush=True)
     run(cmd, cwd=root, env=env, check=False)     # exits 0 even when an experiment failed: the states below tell
-    shown = run([dvc, "exp", "show", "--json", "--rev", baseline], cwd=root, env=env, capture_output=True, text=True,
-                check=False)
+    return collect_runs(root, seeds, sweep, baseline, run=run)
+
+
+def collect_runs(root: Path, seeds: Sequence[int], sweep: str, baseline: str,
+                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> list[SeedRun]:
+    """Each seed's experiment of ``sweep`` (branched from the commit ``baseline``) as ``dvc exp show`` reports it;
+    raises :class:`RuntimeError` when that fails."""
+    shown = run([dvc_command(), "exp", "show", "--json", "--rev", baseline], cwd=root, env=dvc_env(),
+                capture_output=True, text=True, check=False)
     if shown.returncode != 0:
         raise RuntimeError(f"dvc exp show --json failed: {shown.stderr.strip()[-2000:]}")
     found = experiments_by_name(json.loads(shown.stdout))
+    names = {experiment_name(seed, sweep): seed for seed in seeds}
     return [SeedRun(seed, name, *found.get(name, ("missing", {}))) for name, seed in names.items()]
 
 
@@ -323,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also re-run the stages upstream of the targets that the seed changes (synth: the data)")
     parser.add_argument("--copy-paths", default="", help="git-ignored paths the stages need, e.g. 'weights'")
     parser.add_argument("--out", default=str(SEEDS), help="where table.md and table.json go")
+    parser.add_argument("--collect", metavar="SWEEP", default="",
+                        help="run nothing: rebuild the table from an earlier sweep's experiments (SWEEP is the "
+                             "stamp in their names, seed<s>-SWEEP), e.g. after a criterion changed")
+    parser.add_argument("--baseline", default="HEAD", help="with --collect: the commit the sweep branched from")
     args = parser.parse_args(argv)
     root = Path(args.repo).resolve()
     try:
@@ -335,8 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in _split(args.seeds)] or default_seeds(root, args.n, param)
     print(f"make seeds: {param} ∈ {seeds} on {' '.join(targets)} as DVC experiments", flush=True)
     try:
-        runs = run_sweep(root, seeds, targets, jobs=args.jobs, param=param, single_item=not args.with_upstream,
-                         copy_paths=_split(args.copy_paths))
+        if args.collect:
+            baseline = subprocess.run(["git", "rev-parse", args.baseline], cwd=root, capture_output=True, text=True,
+                                      check=True).stdout.strip()
+            runs = collect_runs(root, seeds, args.collect, baseline)
+        else:
+            runs = run_sweep(root, seeds, targets, jobs=args.jobs, param=param, single_item=not args.with_upstream,
+                             copy_paths=_split(args.copy_paths))
     except RuntimeError as exc:
         print(f"seeds: {exc}", file=sys.stderr)
         return 2
