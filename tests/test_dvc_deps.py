@@ -10,7 +10,11 @@ are left out: they carry no code.
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +111,27 @@ def test_every_module_a_stage_runs_is_a_dependency_of_that_stage():
             missing[name] = absent
     assert not missing, "add these to the stages' deps in dvc.yaml:\n" + "\n".join(
         f"  {name}: {', '.join(paths)}" for name, paths in missing.items())
+
+
+def _toy_status_after_bytecode(tmp_path: Path, dvcignore: str) -> dict:
+    """``dvc status --json`` of a one-stage project (deps: a code folder) after Python bytecode appears in it."""
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    (tmp_path / "pkg").mkdir(parents=True)
+    (tmp_path / "pkg" / "mod.py").write_text("VALUE = 1\n")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  run:\n    cmd: python -c \"open('out.txt', 'w').write('1')\"\n"
+                                       "    deps: [pkg]\n    outs: [out.txt]\n")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / ".dvcignore").write_text(dvcignore)
+    subprocess.run([dvc, "repro", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    shown = subprocess.run([dvc, "status", "--json"], cwd=tmp_path, check=True, env=env, capture_output=True, text=True)
+    return json.loads(shown.stdout)
+
+
+def test_python_bytecode_beside_the_code_leaves_every_stage_up_to_date(tmp_path):
+    """The project's .dvcignore keeps .pyc files (written wherever PYTHONDONTWRITEBYTECODE is unset) out of the
+    hash of a code folder a stage depends on; without it the stage reads as changed (the control)."""
+    assert _toy_status_after_bytecode(tmp_path / "ours", (REPO / ".dvcignore").read_text()) == {}
+    assert _toy_status_after_bytecode(tmp_path / "bare", "") != {}
