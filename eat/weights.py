@@ -68,18 +68,28 @@ def weights_dir() -> Path:
     return Path(os.environ.get("EAT_WEIGHTS_DIR", REPO / "weights"))
 
 
+def shown_path(path: Path | str) -> str:
+    """``path`` as messages and metrics show it: relative to the repository when inside it, so that a run's
+    metrics read the same on every machine and clone; absolute (as given) elsewhere."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def resolve(name: str, folder: Path | str | None = None) -> Path:
     """Path of weights ``name`` after checking it; raises :class:`WeightsError` with the fix."""
     entry = REGISTRY[name]
     base = Path(folder) if folder else weights_dir()
     path = base / entry.filename
     if not path.is_file():
-        raise WeightsError(f"weights '{name}' ({entry.used_by}) not found: put {entry.filename} in {base}/ "
+        raise WeightsError(f"weights '{name}' ({entry.used_by}) not found: put {entry.filename} in {shown_path(base)}/ "
                            f"(from: {entry.source}), or set EAT_WEIGHTS_DIR")
     if not entry.sha256_prefix:      # upstream publishes no checksum: the file is used unchecked
         return path
     digest = file_sha256(path)
     if not digest.startswith(entry.sha256_prefix):
-        raise WeightsError(f"weights '{name}': {path} has SHA-256 {digest[:16]}…, expected {entry.sha256_prefix}…; "
-                           f"the file is corrupt or a different release")
+        raise WeightsError(f"weights '{name}': {shown_path(path)} has SHA-256 {digest[:16]}…, expected "
+                           f"{entry.sha256_prefix}…; the file is corrupt or a different release")
     return path

@@ -7,12 +7,23 @@ import hashlib
 import pytest
 
 from eat.preprocess.landmarks import make_detector
-from eat.weights import REGISTRY, WeightsError, resolve
+from eat.weights import REGISTRY, REPO, WeightsError, resolve
 
 
 def test_missing_weights_name_the_file_and_the_folder(tmp_path):
     with pytest.raises(WeightsError, match=rf"put 2DFAN4-cd938726ad\.zip in {tmp_path}/"):
         resolve("fan_2d", tmp_path)
+
+
+def test_the_repository_weights_folder_is_named_relative_so_metrics_match_across_clones(monkeypatch):
+    # the message lands in metrics.json (substitute notes): an absolute clone path would differ on every machine
+    monkeypatch.delenv("EAT_WEIGHTS_DIR", raising=False)
+    entry = REGISTRY["s3fd"]
+    monkeypatch.setitem(REGISTRY, "s3fd", type(entry)(entry.name, "never-shipped.pth", "", entry.source,
+                                                      entry.used_by))
+    with pytest.raises(WeightsError) as err:
+        resolve("s3fd")
+    assert "put never-shipped.pth in weights/ " in str(err.value) and str(REPO) not in str(err.value)
 
 
 def test_wrong_checksum_is_rejected(tmp_path):

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from eat.a2et.pose_image import head_box_images
-from eat.io.video import read_aligned_frames
+from eat.io.video import read_aligned
 from eat.latent.data import to_tensor
 from eat.latent.pca import ExpressionBasis
 from eat.models.a2et import source_keypoint_logits
@@ -93,7 +93,7 @@ def load_clip(row, basis: ExpressionBasis, nets: LatentNetworks, image_size: int
     if set(lengths.values()) != {row.n_frames}:
         raise ValueError(f"{row.uid}: frame counts {lengths} differ from the clip's {row.n_frames}; "
                          "re-run audio_features and extract_latent")
-    frames = read_aligned_frames(row.aligned_arrays, image_size)
+    frames, landmarks = read_aligned(row.aligned_arrays, image_size, aligned_size)
     if len(frames) != row.n_frames:
         raise ValueError(f"{row.aligned_arrays}: {len(frames)} frames stored, the table says {row.n_frames}")
     with torch.no_grad():
@@ -102,16 +102,13 @@ def load_clip(row, basis: ExpressionBasis, nets: LatentNetworks, image_size: int
         logits = source_keypoint_logits(nets.kp_detector, to_tensor(frames[:1]))[0].numpy().copy()
     pose = np.concatenate([latent["angles"], latent["translation"]], axis=1).astype(np.float32)
     pe = basis.encode(latent["expression"])
-    landmarks = None
-    if with_frames:
-        with np.load(row.aligned_arrays) as z:
-            landmarks = (z["landmarks"][:row.n_frames] * (image_size / aligned_size)).astype(np.float32)
     return A2ETClip(uid=row.uid, dataset=row.dataset, emotion=row.emotion, mel=mel, speech=speech, pose=pose,
                     pose_image=head_box_images(pose, pose_image_size),
                     pe=pe, keypoints=latent["keypoints"], rotation=latent["rotation"],
                     translation=latent["translation"], audio=row.audio_norm,
                     source=Source(frames[0], logits, latent["canonical"], latent["keypoints"][0], pe[0]),
-                    frames=frames if with_frames else None, landmarks=landmarks)
+                    frames=frames if with_frames else None,
+                    landmarks=landmarks[:row.n_frames] if with_frames else None)
 
 
 def window_indices(centres: np.ndarray, n_frames: int, half: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from eat.adapt.model import EmotionalModel, emotion_index
 from eat.config import EMOTIONS
 from eat.models.adaptation import adaptation_group
 from eat.sync.wav2lip_expert import face_window, mel_window, sync_loss
-from eat.weights import REGISTRY, WeightsError, resolve, weights_dir
+from eat.weights import REGISTRY, WeightsError, resolve, shown_path, weights_dir
 
 CLIP_WEIGHTS = "clip_vit_b32"          # eat.weights registry entry
 CLIP_ARCHITECTURE = "ViT-B-32"         # open_clip model config of that file
@@ -184,12 +184,13 @@ def clip_status(folder: Path | str | None = None) -> dict[str, Any]:
     try:
         resolved = resolve(CLIP_WEIGHTS, folder)
     except WeightsError as err:
+        shown = shown_path(path)
         if path.is_file():                   # present but wrong: say why
-            return {"available": False, "path": str(path), "message": f"needs CLIP weights at {path} ({err})"}
-        return {"available": False, "path": str(path),
-                "message": f"needs CLIP weights at {path} (OpenAI CLIP ViT-B/32 from {entry.source}; "
+            return {"available": False, "path": shown, "message": f"needs CLIP weights at {shown} ({err})"}
+        return {"available": False, "path": shown,
+                "message": f"needs CLIP weights at {shown} (OpenAI CLIP ViT-B/32 from {entry.source}; "
                            "or set EAT_WEIGHTS_DIR)"}
-    return {"available": True, "path": str(resolved), "architecture": CLIP_ARCHITECTURE}
+    return {"available": True, "path": shown_path(resolved), "architecture": CLIP_ARCHITECTURE}
 
 
 def load_registered_clip(folder: Path | str | None = None, device: torch.device | str = "cpu") -> ClipScorer:

@@ -34,9 +34,23 @@ def read_aligned_frames(arrays: Path | str, size: int) -> np.ndarray:
     Raises ``ValueError`` naming the file when they were written at another size (``signal.image_size`` changed
     since crop_align ran) or not at all."""
     with np.load(arrays) as stored:
-        if "frames" not in stored.files:
-            raise ValueError(f"{arrays}: no frames; it was written by an older crop_align: re-run crop_align")
-        frames = stored["frames"]
+        return _checked_frames(stored, arrays, size)
+
+
+def read_aligned(arrays: Path | str, size: int, aligned_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """From one opening of ``<uid>.npz``: the aligned frames (T, size, size, 3) uint8 RGB (checked as by
+    :func:`read_aligned_frames`) and their (T, 68, 2) float32 landmarks, stored in pixels of the
+    ``aligned_size``² crop (``crop_align.size``) and returned in pixels of the ``size``² frames."""
+    with np.load(arrays) as stored:
+        frames = _checked_frames(stored, arrays, size)
+        landmarks = (stored["landmarks"] * (size / aligned_size)).astype(np.float32)
+    return frames, landmarks
+
+
+def _checked_frames(stored: np.lib.npyio.NpzFile, arrays: Path | str, size: int) -> np.ndarray:
+    if "frames" not in stored.files:
+        raise ValueError(f"{arrays}: no frames; it was written by an older crop_align: re-run crop_align")
+    frames = stored["frames"]
     if frames.shape[1:3] != (size, size):
         raise ValueError(f"{arrays}: frames are {frames.shape[2]}x{frames.shape[1]}, the models need {size}x{size} "
                          f"(signal.image_size): re-run crop_align")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eat.io.video import read_aligned_frames
+from eat.io.video import read_aligned
 
 ALIGNED_LANDMARK_SPACE = "crop pixels of the aligned frames (crop_align.size)"
 
@@ -56,9 +56,7 @@ def load_bank(table: pd.DataFrame, size: int, aligned_size: int) -> FrameBank:
     frames, landmarks, poses, clip_ids = [], [], [], []
     table = table.reset_index(drop=True)
     for c, row in enumerate(table.itertuples(index=False)):
-        video = read_aligned_frames(row.aligned_arrays, size)
-        with np.load(row.aligned_arrays) as arrays:
-            lm = arrays["landmarks"] * (size / aligned_size)
+        video, lm = read_aligned(row.aligned_arrays, size, aligned_size)
         pose = np.load(row.pose)
         n = min(len(video), len(lm), len(pose))
         if n != row.n_frames:
@@ -66,7 +64,7 @@ def load_bank(table: pd.DataFrame, size: int, aligned_size: int) -> FrameBank:
                              f"{len(pose)} pose rows for a clip of {row.n_frames} frames; re-run the preprocessing "
                              "stages")
         frames.append(video[:n])
-        landmarks.append(lm[:n].astype(np.float32))
+        landmarks.append(lm[:n])
         poses.append(pose[:n].astype(np.float32))
         clip_ids.append(np.full(n, c, np.int32))
     lengths = [len(f) for f in frames]

@@ -19,6 +19,7 @@ renders each frame from itself: what the decoder can reproduce at all.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import matplotlib
@@ -103,9 +104,11 @@ def _summary(s: dict[str, np.ndarray], keep: np.ndarray) -> dict:
 
 def faces_found(images: torch.Tensor, backend: str) -> np.ndarray:
     """(B,) bool: whether the metrics' landmark detector (:func:`metrics.align.detect`) finds a face in each
-    generated frame (B, 3, S, S) — a renderer whose output no detector reads cannot be scored by Table 1."""
+    generated frame (B, 3, S, S) — a renderer whose output no detector reads cannot be scored by Table 1.
+    A detector of its own per call, closed after: MediaPipe tracks, and must not carry one clip's face into the next."""
     frames = (images.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
-    return ~np.isnan(detect(frames, make_detector(backend))).any(axis=(1, 2))
+    with closing(make_detector(backend)) as detector:
+        return ~np.isnan(detect(frames, detector)).any(axis=(1, 2))
 
 
 def evaluate(nets: LatentNetworks, bank: FrameBank, frames_per_clip: int, margin: float,

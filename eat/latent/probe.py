@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     colour = ColourAugmentation(args.colour)
     rng = np.random.default_rng(params.seed)
     print(json.dumps({"model": args.model, "train_identities": int(train.identity.nunique()),
-                      "train_frames": len(bank.frames), "heldout_frames": len(pick), "args": vars(args)}))
+                      "train_frames": len(bank.frames), "heldout_frames": len(pick), "args": vars(args)}, default=str))
     start, loss = time.perf_counter(), torch.zeros(())
     for step in range(args.steps + 1):
         if step % args.eval_every == 0:

@@ -93,6 +93,19 @@ def merge_boxes(boxes: list[np.ndarray]) -> list[np.ndarray]:
     return kept
 
 
+def detector_boxes(detector, image: np.ndarray, x0: int = 0, y0: int = 0) -> list[np.ndarray]:
+    """Boxes (x0, y0, w, h) in pixels of a MediaPipe face detector's detections in ``image``, shifted by the
+    image's offset (x0, y0) in a larger frame; empty boxes are dropped."""
+    h, w = image.shape[:2]
+    boxes = []
+    for d in detector.process(np.ascontiguousarray(image)).detections or []:
+        r = d.location_data.relative_bounding_box
+        box = np.array([x0 + r.xmin * w, y0 + r.ymin * h, r.width * w, r.height * h], np.float32)
+        if box[2] > 0 and box[3] > 0:
+            boxes.append(box)
+    return boxes
+
+
 class FaceFinder:
     """Face boxes (x0, y0, w, h) in pixels, largest first: MediaPipe's full-range detector over the whole frame,
     then over tiles until a level finds a face (module docstring)."""
@@ -105,17 +118,6 @@ class FaceFinder:
                                                                    min_detection_confidence=min_confidence)
         self.min_tile = min_tile
 
-    def _detect(self, image: np.ndarray, x0: int = 0, y0: int = 0) -> list[np.ndarray]:
-        h, w = image.shape[:2]
-        found = self._detector.process(np.ascontiguousarray(image)).detections or []
-        boxes = []
-        for d in found:
-            r = d.location_data.relative_bounding_box
-            box = np.array([x0 + r.xmin * w, y0 + r.ymin * h, r.width * w, r.height * h], np.float32)
-            if box[2] > 0 and box[3] > 0:
-                boxes.append(box)
-        return boxes
-
     def __call__(self, image: np.ndarray, tiles_only: bool = False) -> list[np.ndarray]:
         h, w = image.shape[:2]
         levels: list[list[tuple[int, int, int]]] = [] if tiles_only else [[(0, 0, 0)]]
@@ -125,7 +127,7 @@ class FaceFinder:
             for x0, y0, side in level:
                 part = image if side == 0 else image[y0:y0 + side, x0:x0 + side]
                 seen = max(part.shape[:2])
-                boxes += [b for b in self._detect(part, x0, y0)
+                boxes += [b for b in detector_boxes(self._detector, part, x0, y0)
                           if i == len(levels) - 1 or max(b[2], b[3]) >= MIN_FRACTION * seen]
             if boxes:
                 return merge_boxes(boxes)
@@ -211,13 +213,7 @@ class MediaPipeDetector:
 
     def _count_faces(self, frame: np.ndarray) -> int:
         """Distinct faces the short-range detector finds in ``frame``."""
-        h, w = frame.shape[:2]
-        boxes = []
-        for d in self._counter.process(np.ascontiguousarray(frame)).detections or []:
-            r = d.location_data.relative_bounding_box
-            if r.width > 0 and r.height > 0:
-                boxes.append(np.array([r.xmin * w, r.ymin * h, r.width * w, r.height * h], np.float32))
-        return len(merge_boxes(boxes))
+        return len(merge_boxes(detector_boxes(self._counter, frame)))
 
     def __call__(self, frame: np.ndarray) -> Detection:
         found = self._mesh_faces(frame)
