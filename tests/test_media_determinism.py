@@ -1,19 +1,23 @@
 """Files the pipeline writes are the same bytes on every x86-64 CPU (docs/determinism.md).
 
-Known answers: a fixed clip's H.264 video and AAC audio, as written by :mod:`eat.io.media`. The digests were
-taken on an AVX512-BF16 AMD EPYC; the same digests on any other CPU kind (AVX2-only AMD, AMX Intel) show that
-nothing in the encoding depends on the CPU's SIMD. A change of the bundled ffmpeg (imageio-ffmpeg's pin in
+Known answers: a fixed clip's H.264 video and AAC audio, as written by :mod:`eat.io.media`. The audio digests were
+taken on an AVX512-BF16 AMD EPYC, the video's on an AMX Intel Xeon (after its YUV conversion moved to OpenCV); the
+same digests on any other CPU kind (AVX2-only AMD, AMX Intel, AVX512-BF16 AMD) show that nothing in the encoding
+depends on the CPU's SIMD. A change of the bundled ffmpeg (imageio-ffmpeg's pin in
 constraints.txt) may change them: then take the new digests and say so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 
 from eat.io import media
-from eat.io.media import PORTABLE, write_audio, write_video
+from eat.io.media import PORTABLE, rgb_to_i420, write_audio, write_video
 
 
 def _md5(path) -> str:
@@ -32,9 +36,35 @@ def test_video_and_audio_bytes_are_the_known_answers(tmp_path):
     write_audio(tmp_path / "a.m4a", samples, 16000)
     write_audio(tmp_path / "b.m4a", np.repeat(samples, 3), 48000)
     assert PORTABLE == ["-cpuflags", "0"]
-    assert _md5(tmp_path / "v.mp4") == "a99ea6c6c02e6597c54f2618c8af7f39"
+    assert _md5(tmp_path / "v.mp4") == "6e24323baead0cc30e3f579956d0b8ac"
     assert _md5(tmp_path / "a.m4a") == "5273168f287ff4c8e1c1d4e2e578e48c"
     assert _md5(tmp_path / "b.m4a") == "0e9ef983284d23720c1c895835b430c1"
+
+
+def _i420_reference(frame: np.ndarray) -> bytes:
+    """BT.601 limited-range 4:2:0 in 20-bit fixed point, chroma from each 2×2 block's rounded mean: plain integers."""
+    r, g, b = (frame[..., i].astype(np.int64) for i in range(3))
+    half, shift = 1 << 19, 20
+    y = (269484 * r + 528482 * g + 102760 * b + (16 << shift) + half) >> shift
+    h, w = y.shape
+    r, g, b = ((c.reshape(h // 2, 2, w // 2, 2).sum((1, 3)) + 2) >> 2 for c in (r, g, b))
+    u = (-155188 * r - 305135 * g + 460324 * b + (128 << shift) + half) >> shift
+    v = (460324 * r - 385875 * g - 74448 * b + (128 << shift) + half) >> shift
+    return np.concatenate([p.ravel() for p in (y, u, v)]).astype(np.uint8).tobytes()
+
+
+def test_rgb_to_yuv420_is_the_integer_reference_on_this_cpu_and_without_opencvs_simd():
+    # the synth videos' YUV comes from OpenCV (eat.io.media.rgb_to_i420); equal to a formula of integers here means
+    # equal on every machine where this passes; the subprocess runs OpenCV's baseline code, its SIMD dispatch off
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((360, 640), (96, 128), (2, 2), (64, 66))]
+    assert all(rgb_to_i420(f) == _i420_reference(f) for f in frames)
+    code = ("import numpy as np, hashlib; from eat.io.media import rgb_to_i420; "
+            "f = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8); "
+            "print(hashlib.md5(rgb_to_i420(f)).hexdigest())")
+    env = {**os.environ, "OPENCV_CPU_DISABLE": "AVX512_SKX,AVX512_ICL,AVX2,FMA3,AVX,SSE4_2,SSE4_1,POPCNT,SSSE3"}
+    baseline = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert baseline.stdout.strip() == hashlib.md5(_i420_reference(frames[0])).hexdigest()
 
 
 def test_x264_gets_the_same_instruction_sets_on_every_supported_cpu(monkeypatch):
