@@ -493,10 +493,13 @@ class SpeechRecognizerConfig(_Section):
     rnn_layers: int = Field(ge=0)       # 0: convolutions only (receptive field conv_layers · (kernel_size − 1) + 1)
     dropout: float = Field(ge=0, lt=1)
     steps: int = Field(ge=1)             # optimiser steps (bounds the training time)
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1)        # utterances per step, split over the workers
     lr: float = Field(gt=0)              # peak learning rate of the one-cycle schedule
     speed_perturb: list[float] = Field(min_length=1)   # resampling factors, one copy of the training data each
-    checkpoint_every: int = Field(ge=1)  # steps between atomic checkpoints (resume point after a kill)
+    num_workers: int = Field(ge=1)       # Ray Train data-parallel workers
+    threads_per_worker: int = Field(ge=1)
+    checkpoint_every: int = Field(ge=1)  # steps between Ray Train checkpoints (resume point after a kill)
+    log_every: int = Field(ge=1)         # steps per row of train_log.csv
 
     @model_validator(mode="after")
     def _check(self) -> SpeechRecognizerConfig:
@@ -506,6 +509,8 @@ class SpeechRecognizerConfig(_Section):
             raise ValueError("n_fft must be at least win_length")
         if any(not 0.5 <= f <= 2.0 for f in self.speed_perturb):
             raise ValueError("speed_perturb factors must lie in [0.5, 2]")
+        if self.batch_size % self.num_workers:
+            raise ValueError(f"batch_size {self.batch_size} must split evenly over num_workers {self.num_workers}")
         return self
 
 

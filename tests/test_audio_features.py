@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from eat.config import SignalConfig
+from eat.config import RayConfig, SignalConfig
 from eat.features.config import AudioFeaturesConfig, FeatureParams, SpeechRecognizerConfig
 from eat.features.deepspeech import DeepSpeechBackend, deepspeech_input
 from eat.features.extract import extract_audio_features
@@ -33,7 +33,8 @@ def params(backend: str = "ctc", graph: str = "weights/none.pb") -> FeatureParam
         speech_recognizer=SpeechRecognizerConfig(
             n_mels=24, win_length=640, n_fft=1024, channels=16, conv_layers=1, kernel_size=3, rnn_hidden=16,
             rnn_layers=1, dropout=0.0, steps=1, batch_size=1, lr=1e-3, speed_perturb=[1.0],
-            checkpoint_every=1))
+            num_workers=1, threads_per_worker=1, checkpoint_every=1, log_every=1),
+        ray=RayConfig(address="local", workers=1))
 
 
 def paper_mel(samples: np.ndarray) -> np.ndarray:

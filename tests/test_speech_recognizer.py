@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +13,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from eat.config import SignalConfig
+from eat.config import RayConfig, SignalConfig
 from eat.features.alphabet import BLANK, SYMBOLS, character_error_rate, encode, greedy_decode, normalise_text
 from eat.features.config import AudioFeaturesConfig, FeatureParams, SpeechRecognizerConfig
-from eat.features.recognizer import CTCBackend, save_recognizer
-from eat.features.train_recognizer import TrainState, load_examples, new_state, train_recognizer, train_steps
+from eat.features.recognizer import CTCBackend
+from eat.features.train_recognizer import train_recognizer
 
 TEXTS = ("she had your dark suit", "bob moved the big boat", "five wild foxes", "please bring the map",
          "we talk about every day", "so then people came up", "open the window wide", "mom made apple pie",
          "the choir sang", "my brother plays the bass")
 
 
-def tiny_params(steps: int = 30, checkpoint_every: int = 10) -> FeatureParams:
+def tiny_params(steps: int = 30, checkpoint_every: int = 10, num_workers: int = 1, dropout: float = 0.1
+                ) -> FeatureParams:
     return FeatureParams(
         seed=7,
         signal=SignalConfig(fps=25.0, audio_rate=16000, image_size=32, n_mels=80, n_fft=2048, hop_length=640,
@@ -32,8 +35,9 @@ def tiny_params(steps: int = 30, checkpoint_every: int = 10) -> FeatureParams:
                                            max_clipped_fraction=0.001, workers=1),
         speech_recognizer=SpeechRecognizerConfig(
             n_mels=24, win_length=640, n_fft=1024, channels=32, conv_layers=2, kernel_size=5, rnn_hidden=32,
-            rnn_layers=1, dropout=0.1, steps=steps, batch_size=4, lr=3e-3, speed_perturb=[1.0],
-            checkpoint_every=checkpoint_every))
+            rnn_layers=1, dropout=dropout, steps=steps, batch_size=4, lr=3e-3, speed_perturb=[1.0],
+            num_workers=num_workers, threads_per_worker=1, checkpoint_every=checkpoint_every, log_every=2),
+        ray=RayConfig(address="local", workers=2))
 
 
 @pytest.fixture(scope="module")
@@ -79,40 +83,48 @@ def test_character_error_rate_known_answers():
         character_error_rate([""], ["a"])
 
 
-def test_training_decreases_the_loss(clips):
-    params = tiny_params(steps=40)
-    train, _ = load_examples(clips[clips.split == "train"], params, augment=False)
-    state = new_state(params)
-    train_steps(state, train, params, params.speech_recognizer.steps)
-    first, last = np.mean(state.losses[:5]), np.mean(state.losses[-5:])
-    assert last < 0.7 * first, (first, last)
+@pytest.fixture
+def on_ray_head(ray_head, monkeypatch):
+    """Training attaches to the session's Ray head (``EAT_RAY_ADDRESS``) instead of starting a Ray of its own."""
+    for key, value in ray_head.env.items():
+        monkeypatch.setenv(key, value)
 
 
-def test_resumed_training_equals_uninterrupted(clips, tmp_path):
-    params = tiny_params(steps=12, checkpoint_every=6)
-    train, _ = load_examples(clips[clips.split == "train"], params, augment=False)
-    straight = new_state(params)
-    train_steps(straight, train, params, 12)
-
-    killed = new_state(params)
-    train_steps(killed, train, params, 6, checkpoint=lambda s: s.save(tmp_path / "state.pt", "d"))
-    resumed: TrainState = new_state(params)
-    assert resumed.restore(tmp_path / "state.pt", "d") and resumed.step == 6
-    assert not new_state(params).restore(tmp_path / "state.pt", "other digest")
-    train_steps(resumed, train, params, 12)
-
-    assert resumed.losses == straight.losses
-    for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    cfg = params.speech_recognizer
-    save_recognizer(straight.model, cfg, 16000, 320, tmp_path / "straight.pt")
-    save_recognizer(resumed.model, cfg, 16000, 320, tmp_path / "resumed.pt")
-    assert (tmp_path / "straight.pt").read_bytes() == (tmp_path / "resumed.pt").read_bytes()
-
-
-def test_stage_writes_model_and_labelled_metrics(clips, tmp_path):
+def _train(clips: pd.DataFrame, params: FeatureParams, out: Path) -> dict:
     normalised = Path(clips.audio_norm[0]).parent / "normalised.parquet"
-    metrics = train_recognizer(tiny_params(steps=8), normalised, tmp_path / "rec", tmp_path / "metrics.json")
+    return train_recognizer(params, normalised, out / "rec", out / "metrics.json")
+
+
+def test_training_decreases_the_loss_on_two_data_parallel_workers(clips, tmp_path, on_ray_head):
+    metrics = _train(clips, tiny_params(steps=40, num_workers=2), tmp_path)
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert len(log) == 20 and log.step.iloc[-1] == 40
+    assert metrics["train_loss"] < 0.7 * metrics["train_loss_first"], metrics
+
+
+def test_resumed_training_equals_uninterrupted(clips, tmp_path, on_ray_head):
+    # Ray keeps the last two checkpoints: those of steps 6 and 12. Removing the last one and the model leaves the
+    # folder as a run killed between them left it; the re-run must resume at 6 and end with the same bytes.
+    params = tiny_params(steps=12, checkpoint_every=6)
+    straight = _train(clips, params, tmp_path)
+    model = tmp_path / "rec" / "model.pt"
+    uninterrupted, log = model.read_bytes(), (tmp_path / "train_log.csv").read_text()
+    checkpoints = sorted((tmp_path / "rec" / "ray" / "recognizer").glob("checkpoint_*/state.pt"),
+                         key=lambda p: torch.load(p, weights_only=True)["step"])
+    assert [torch.load(p, weights_only=True)["step"] for p in checkpoints] == [6, 12]
+    shutil.rmtree(checkpoints[-1].parent)
+    model.unlink()
+
+    resumed = _train(clips, params, tmp_path)
+    assert resumed["resumed_at_step"] == 6 and straight["resumed_at_step"] == 0
+    assert model.read_bytes() == uninterrupted
+    assert pd.read_csv(tmp_path / "train_log.csv").drop(columns="seconds_per_step").equals(
+        pd.read_csv(io.StringIO(log)).drop(columns="seconds_per_step"))
+    assert {**resumed, "resumed_at_step": 0, "seconds": None} == {**straight, "seconds": None}
+
+
+def test_stage_writes_model_and_labelled_metrics(clips, tmp_path, on_ray_head):
+    metrics = _train(clips, tiny_params(steps=8), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert metrics["substitute"] is True and metrics["backend"] == "ctc"
     assert metrics["train_clips"] == 8 and metrics["heldout_clips"] == 2 and 0 <= metrics["heldout_cer"]

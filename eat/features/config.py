@@ -15,6 +15,7 @@ from eat.config import (
     LOGIT_RATE_HZ,
     AudioFeaturesConfig,
     ConfigError,
+    RayConfig,
     SignalConfig,
     SpeechRecognizerConfig,
     _format_errors,
@@ -32,6 +33,7 @@ class FeatureParams(BaseModel):
     signal: SignalConfig
     audio_features: AudioFeaturesConfig
     speech_recognizer: SpeechRecognizerConfig
+    ray: RayConfig
 
     @model_validator(mode="after")
     def _logit_rate(self) -> FeatureParams:

@@ -10,24 +10,26 @@ the checks of :mod:`eat.features.clip_audio` are skipped and listed in the metri
 Loss: CTC on log-softmax outputs, blank = index 28 (DeepSpeech's); AdamW with a one-cycle
 learning-rate schedule peaking at ``lr``; gradients clipped to norm :data:`CLIP_NORM`.
 
+Training runs on the shared Ray Train loop (:mod:`eat.ray_train`, as the latent model, A2ET and the
+adaptation): ``num_workers`` data-parallel workers of ``threads_per_worker`` torch threads each split every
+global batch of ``batch_size`` utterances (worker ``r`` of ``W`` takes positions ``r, r + W, …``) and
+average their gradients before the clip and the update, so ``W`` workers take the same steps as one
+worker with the whole batch, ``W`` times faster where the cores are there. The default profile runs two
+workers of one thread: one thread gives 5.2 steps/s of the default model and two threads the same, so
+the second core would otherwise idle.
+
 Deterministic and resumable. Batch ``s`` is a function of (seed, s) only: positions
 ``[s·B, (s+1)·B)`` of the concatenated per-epoch permutations, epoch ``e`` drawn from a
-generator seeded with ``seed + e``; dropout masks come from ``torch.manual_seed(seed + s)``.
-So a run killed after a checkpoint and resumed takes the same batches and masks as an
-uninterrupted one (tested bit for bit). Every ``checkpoint_every`` steps the training state
-(weights, optimiser, schedule, step, losses) is written atomically to ``train_state.pt``, keyed
-by a digest of the seed, the config and the training set; a state with another digest is
-ignored (training restarts). Data loading is single-threaded and happens once, before the
-first step.
-
-Torch runs on one thread. Measured on the 2-core machine: one thread gives 5.2 steps/s of the
-default model, two threads the same when idle, but 0.03–0.2 steps/s when another process
-competes for the cores (OpenMP threads waiting for each other); one thread also makes the
-result independent of the machine's core count.
+generator seeded with ``seed + e``; dropout masks come from ``torch.manual_seed((seed + s)·W + r)``.
+Every ``checkpoint_every`` steps the state (weights, optimiser, schedule, step, loss log) is a Ray
+Train checkpoint under ``out_dir/ray``, keyed by a digest of the seed, the config and the training set;
+a run killed after a checkpoint resumes from it and ends with the same weights as an uninterrupted one
+(tested bit for bit); checkpoints of another digest are deleted. Data loading happens once, in the
+driver, before the first step.
 
 Outputs in ``out_dir``: ``model.pt`` (inference checkpoint, :func:`~eat.features.recognizer.save_recognizer`)
-and ``train_state.pt``; the metrics JSON (``substitute: true``, ``backend: "ctc"``, train loss,
-train and held-out CER, wall time).
+and ``ray/`` (the checkpoints); the metrics JSON (``substitute: true``, ``backend: "ctc"``, train loss,
+train and held-out CER, wall time) and ``train_log.csv`` beside it (loss per ``log_every`` steps).
 """
 
 from __future__ import annotations
@@ -35,17 +37,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.signal
 import torch
-from tqdm import tqdm
 
+from eat import ray_train
+from eat.config import SpeechRecognizerConfig
 from eat.features.alphabet import BLANK, character_error_rate, encode, greedy_decode, normalise_text
 from eat.features.clip_audio import AudioRejected, read_clip_audio, read_normalised
 from eat.features.config import FeatureParams
@@ -53,7 +56,8 @@ from eat.features.recognizer import CTCRecognizer, recognizer_input, save_recogn
 from eat.io.atomic import write_text_atomic
 from eat.io.hashing import settings_digest
 from eat.io.reproducible import reproducible_torch
-from eat.io.train_state import restore_training_state, save_training_state
+from eat.io.tables import write_csv_atomic
+from eat.ray_runtime import ray_session
 
 log = logging.getLogger(__name__)
 
@@ -137,69 +141,80 @@ def transcribe(model: CTCRecognizer, examples: list[Example]) -> list[str]:
                               .numpy()) for e in examples]
 
 
-@dataclass
-class TrainState:
-    """What a checkpoint holds: the step reached, the objects to restore and the loss history."""
+class RecognizerTrainer:
+    """Model, AdamW and one-cycle schedule of one worker, with save/restore of the whole state."""
 
-    model: CTCRecognizer
-    optimiser: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    step: int
-    losses: list[float]
+    def __init__(self, cfg: SpeechRecognizerConfig, seed: int):
+        torch.manual_seed(seed)
+        self.model = CTCRecognizer(cfg)
+        self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(self.optimiser, max_lr=cfg.lr, total_steps=cfg.steps,
+                                                            pct_start=0.15)
+        self.step = 0
+        self.log: list[dict[str, float]] = []
 
-    def _parts(self) -> dict:
-        return {"model": self.model, "optimiser": self.optimiser, "schedule": self.schedule}
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "log": self.log, "model": self.model.state_dict(),
+                "optimiser": self.optimiser.state_dict(), "schedule": self.schedule.state_dict()}
 
-    def save(self, path: Path, digest: str) -> None:
-        save_training_state(path, digest, self.step, self.losses, self._parts())
-
-    def restore(self, path: Path, digest: str) -> bool:
-        """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
-        resumed = restore_training_state(path, digest, self._parts())
-        if resumed is not None:
-            self.step, self.losses = resumed
-        return resumed is not None
-
-
-def new_state(params: FeatureParams) -> TrainState:
-    cfg = params.speech_recognizer
-    torch.manual_seed(params.seed)
-    model = CTCRecognizer(cfg)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    return TrainState(model, optimiser, schedule, 0, [])
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step, self.log = int(state["step"]), list(state["log"])
 
 
-def train_steps(state: TrainState, train: list[Example], params: FeatureParams, until: int,
-                checkpoint: Callable[[TrainState], None] | None = None) -> None:
-    """Run optimiser steps ``state.step … until − 1``; ``checkpoint(state)`` every ``checkpoint_every`` steps."""
-    cfg = params.speech_recognizer
-    ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
-    state.model.train()
-    with reproducible_torch(threads=1, deterministic=True):
-        for step in tqdm(range(state.step, until), desc="train_speech_recognizer", unit="step", mininterval=10,
-                         initial=state.step, total=until):
-            x, lengths, labels, label_lengths = collate(
-                [train[i] for i in batch_indices(step, cfg.batch_size, len(train), params.seed)])
-            torch.manual_seed(params.seed + step)
-            log_probs = state.model(x, lengths).log_softmax(-1).transpose(0, 1)   # (S, B, 29) for CTCLoss
+def train_worker(config: dict[str, Any]) -> None:
+    """Ray Train loop of one worker; ``config`` is built by :func:`fit`."""
+    import ray  # local: Ray is heavy and only the training workers need it
+    import ray.train
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    cfg, seed = SpeechRecognizerConfig(**config["recognizer"]), config["seed"]
+    train: list[Example] = ray.get(config["examples"])
+    with reproducible_torch(threads=cfg.threads_per_worker, deterministic=True):
+        trainer = RecognizerTrainer(cfg, seed)
+        state = ray_train.resume_state(config)
+        if state is not None:
+            trainer.load_state_dict(state)
+        ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
+        trainer.model.train()
+
+        def step_fn(step: int) -> dict[str, float]:
+            mine = batch_indices(step, cfg.batch_size, len(train), seed)[rank::world]
+            x, lengths, labels, label_lengths = collate([train[i] for i in mine])
+            torch.manual_seed((seed + step) * world + rank)
+            log_probs = trainer.model(x, lengths).log_softmax(-1).transpose(0, 1)   # (S, B, 29) for CTCLoss
             loss = ctc(log_probs, labels, lengths, label_lengths)
-            state.optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(state.model.parameters(), CLIP_NORM)
-            state.optimiser.step()
-            state.schedule.step()
-            state.losses.append(loss.item())
-            state.step = step + 1
-            if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == until):
-                checkpoint(state)
+            ray_train.optimiser_step(loss, trainer.model, trainer.model.parameters(), trainer.optimiser,
+                                     CLIP_NORM, world)
+            trainer.schedule.step()
+            return {"total": loss.item()}
+
+        ray_train.run_steps(trainer, cfg.steps, step_fn, log_every=cfg.log_every,
+                            checkpoint_every=cfg.checkpoint_every, digest=config["digest"], rank=rank,
+                            desc="train_speech_recognizer")
+
+
+def fit(params: FeatureParams, train: list[Example], storage: Path) -> dict[str, Any]:
+    """Run (or resume) Ray Train on ``train``; returns rank 0's final state (``model``, ``log``, ``step``, …)."""
+    import ray  # local: see train_worker
+
+    cfg = params.speech_recognizer
+    with ray_session(params.ray.address, num_cpus=max(params.ray.workers, cfg.num_workers * cfg.threads_per_worker)):
+        return ray_train.fit(
+            train_worker, {"recognizer": cfg.model_dump(), "seed": params.seed, "examples": ray.put(train)},
+            storage=storage, name="recognizer", digest=_digest(params, train), steps=cfg.steps,
+            num_workers=cfg.num_workers, threads_per_worker=cfg.threads_per_worker, ray=params.ray)
 
 
 def train_recognizer(params: FeatureParams, normalised: Path | str, out_dir: Path | str,
                      metrics_path: Path | str) -> dict:
-    """Train (or resume) the recogniser on the training clips, write model.pt and the metrics JSON."""
+    """Train (or resume) the recogniser on the training clips; write model.pt, the metrics JSON and
+    ``train_log.csv`` beside it."""
     start = time.perf_counter()
-    cfg, out_dir = params.speech_recognizer, Path(out_dir)
+    cfg, out_dir, metrics_path = params.speech_recognizer, Path(out_dir), Path(metrics_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = read_normalised(normalised)
     train, rejected = load_examples(table[table.split == "train"], params, augment=True)
@@ -208,14 +223,15 @@ def train_recognizer(params: FeatureParams, normalised: Path | str, out_dir: Pat
         raise ValueError(f"{normalised}: no training clip with a transcript (split 'train', non-empty text)")
     for why in rejected + rejected_held:
         log.warning("skipping %s", why)
-    digest = _digest(params, train)
-    state = new_state(params)
-    resumed_at = state.step if state.restore(out_dir / "train_state.pt", digest) else 0
+    _, resumed_at = ray_train.latest_checkpoint(out_dir / "ray" / "recognizer", _digest(params, train))
     loaded = time.perf_counter()
-    train_steps(state, train, params, cfg.steps, checkpoint=lambda s: s.save(out_dir / "train_state.pt", digest))
+    state = fit(params, train, out_dir / "ray")
     trained = time.perf_counter()
-    save_recognizer(state.model, cfg, params.signal.audio_rate, params.speech_hop, out_dir / "model.pt")
-    metrics = _metrics(state, train, held, rejected + rejected_held, resumed_at)
+    model = CTCRecognizer(cfg)
+    model.load_state_dict(state["model"])
+    save_recognizer(model, cfg, params.signal.audio_rate, params.speech_hop, out_dir / "model.pt")
+    write_csv_atomic(state["log"], metrics_path.with_name("train_log.csv"))
+    metrics = _metrics(model, state, train, held, rejected + rejected_held, resumed_at)
     metrics["seconds"] = {"load": round(loaded - start, 1), "train": round(trained - loaded, 1),
                           "total": round(time.perf_counter() - start, 1)}
     write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
@@ -230,23 +246,24 @@ def _cer_by_dataset(examples: list[Example], hyps: list[str]) -> dict[str, float
     return out
 
 
-def _metrics(state: TrainState, train: list[Example], held: list[Example], rejected: list[str],
-             resumed_at: int) -> dict:
+def _metrics(model: CTCRecognizer, state: dict[str, Any], train: list[Example], held: list[Example],
+             rejected: list[str], resumed_at: int) -> dict:
     originals = [e for e in train if e.original]
-    tail = max(1, len(state.losses) // 10)
+    losses = [row["total"] for row in state["log"]]      # rank 0's loss, averaged over each log_every steps
+    tail = max(1, len(losses) // 10)
     metrics: dict = {
         "backend": "ctc", "substitute": True, "substitute_for": "DeepSpeech 0.1.0",
-        "parameters": sum(p.numel() for p in state.model.parameters()),
-        "steps": state.step, "resumed_at_step": resumed_at,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": int(state["step"]), "resumed_at_step": resumed_at,
         "train_examples": len(train), "train_clips": len({e.uid for e in train}),
-        "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
-        "train_loss": round(float(np.mean(state.losses[-tail:])), 4),
-        "train_cer": (round(character_error_rate([e.text for e in originals], transcribe(state.model, originals)), 4)
+        "train_loss_first": round(float(np.mean(losses[:tail])), 4),
+        "train_loss": round(float(np.mean(losses[-tail:])), 4),
+        "train_cer": (round(character_error_rate([e.text for e in originals], transcribe(model, originals)), 4)
                       if originals else None),
         "rejected_clips": rejected,
     }
     if held:
-        hyps = transcribe(state.model, held)
+        hyps = transcribe(model, held)
         metrics |= {"heldout_clips": len(held),
                     "heldout_cer": round(character_error_rate([e.text for e in held], hyps), 4),
                     "heldout_cer_by_dataset": _cer_by_dataset(held, hyps),
