@@ -300,8 +300,9 @@ def protocol_clips(table: pd.DataFrame, clips: Sequence[EmotionClip]) -> list[Em
 
 
 def save_emotion_classifier(trainer: Trainer, path: Path | str) -> None:
-    """``model.pt``: the classifier's weights, its config, the class order and where its initial weights came from."""
-    save_torch_atomic({"config": trainer.model.cfg.model_dump(), "emotions": list(EMOTIONS),
+    """``model.pt``: the classifier's weights, its config, the class order and where its initial weights came from.
+    The config leaves out ``log_every``, as :func:`eat.sync.train.save_sync_expert` does."""
+    save_torch_atomic({"config": trainer.model.cfg.model_dump(exclude={"log_every"}), "emotions": list(EMOTIONS),
                        "weights": trainer.weights, "steps": trainer.step, "state_dict": trainer.model.state_dict()},
                       path)
 

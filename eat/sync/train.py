@@ -282,9 +282,11 @@ def fit(trainer: Trainer, clips: list[SyncClip], storage: Path, ray_config: RayC
 
 
 def save_sync_expert(model: SyncExpert, steps: int, path: Path | str) -> None:
-    """``model.pt``: the expert's weights with its config, ``n_mels`` and :data:`LABEL`."""
-    save_torch_atomic({"label": LABEL, "config": model.cfg.model_dump(), "n_mels": model.n_mels, "steps": steps,
-                       "state_dict": model.state_dict()}, path)
+    """``model.pt``: the expert's weights with its config, ``n_mels`` and :data:`LABEL`. The config leaves out
+    ``log_every``, a logging setting: the file is then byte for byte what the training wrote before it had one, and
+    DVC keeps the stages downstream of an unchanged expert cached."""
+    save_torch_atomic({"label": LABEL, "config": model.cfg.model_dump(exclude={"log_every"}), "n_mels": model.n_mels,
+                       "steps": steps, "state_dict": model.state_dict()}, path)
 
 
 def load_sync_expert(path: Path | str, device: str | torch.device = "cpu") -> SyncExpert:
