@@ -533,6 +533,7 @@ class SyncExpertConfig(_Section):
     negative_min_shift: int = Field(ge=1)   # |audio displacement| of an out-of-sync pair, in frames
     negative_max_shift: int = Field(ge=1)
     checkpoint_every: int = Field(ge=1)
+    log_every: int = Field(default=100, ge=1)   # steps per row of train_log.csv (model.pt leaves it out)
     objective: Literal["bce", "infonce"] = "bce"   # bce: Wav2Lip's; infonce: contrastive over the batch
     windows_per_clip: int = Field(default=8, ge=2)  # infonce: consecutive windows per clip in a batch
     logit_scale: float = Field(default=10.0, gt=0)  # infonce: cosine × this = logit
@@ -576,6 +577,7 @@ class EmotionClassifierConfig(_Section):
     lr_milestones: list[float] = Field(default_factory=list)   # fractions of steps where lr × lr_gamma
     lr_gamma: float = Field(gt=0, le=1)
     checkpoint_every: int = Field(ge=1)
+    log_every: int = Field(default=50, ge=1)    # steps per row of train_log.csv (model.pt leaves it out)
 
 
 class Params(_Section):

@@ -16,7 +16,8 @@ beside a stage was measured to slow a training step 40-fold (0.36 s → 13.9 s).
 
 Ray Train's controller looks at its workers every ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` (Ray's default 2 s;
 0.2 s here, as in the tests): a finished run was measured to return 5.0 s after its worker's last report with the
-default and 1.0 s with 0.2 s, and the DAG has 15 Ray Train runs (two latent, two A2ET, eleven adaptation variants).
+default and 1.0 s with 0.2 s, and the DAG has seven Ray Train runs (the lip-sync expert, Emotion-FAN, two latent,
+two A2ET, and the adaptation variants in one).
 
 GPU work asks for GPUs only where there are some (:func:`remote_options`), so the same
 stage code runs on this CPU-only machine and on a GPU cluster.

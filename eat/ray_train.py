@@ -1,8 +1,8 @@
 """What every Ray Train stage shares: resumable checkpoints keyed by a run digest, gradient averaging, the trainer.
 
-A training stage (latent model, A2ET, adaptation) writes a worker loop that builds its state from a
-``train_loop_config``, restores it from :func:`resume_state`, and calls :func:`report` every
-``checkpoint_every`` steps. :func:`fit` finds the newest checkpoint written for the same digest in
+A training stage (latent model, A2ET, adaptation, lip-sync expert, Emotion-FAN) writes a worker loop that
+builds its state from a ``train_loop_config``, restores it from :func:`resume_state`, and calls :func:`report`
+every ``checkpoint_every`` steps. :func:`fit` finds the newest checkpoint written for the same digest in
 ``storage/<name>`` (deleting those of another digest), skips training when it already reached the last
 step, and otherwise starts a ``TorchTrainer`` with ``num_workers`` data-parallel workers (a GPU each where
 the cluster has GPUs) that continue from it. Every batch being a function of (seed, step), a resumed run
@@ -110,7 +110,7 @@ def report(state: dict[str, Any], metrics: dict[str, Any], rank: int) -> None:
 
 def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *, storage: Path, name: str,
         digest: str, steps: int, num_workers: int, threads_per_worker: int, ray: RayConfig,
-        max_failures: int | None = None) -> dict[str, Any]:
+        max_failures: int | None = None, use_gpu: bool = True) -> dict[str, Any]:
     """Run (or resume) ``worker`` on Ray Train until ``steps``; returns rank 0's final state.
 
     ``loop_config`` gains ``digest`` and ``resume_from``; the worker must store ``digest`` and ``step`` in
@@ -118,7 +118,9 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
     restarts the whole worker group from the last reported checkpoint, up to ``max_failures`` times (Ray's
     ``FailureConfig``; 0 = fail at once) before ``fit`` raises. By default that is
     :data:`CLUSTER_MAX_FAILURES` on a cluster, where a node can be lost, and 0 on a local Ray, where a
-    restart could only repeat a deterministic failure.
+    restart could only repeat a deterministic failure. ``use_gpu``: give each worker a GPU where the cluster has
+    GPUs; False keeps the workers on CPUs everywhere (the supervisors: a GPU would change the weights that their
+    recipe's fixed CPU threads and deterministic kernels give).
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig  # local: see resume_state
     from ray.train.torch import TorchTrainer
@@ -140,7 +142,7 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
             worker,
             train_loop_config={**loop_config, "digest": digest,
                                "resume_from": str(resume_from) if resume_from else None},
-            scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=gpu_available(),
+            scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu and gpu_available(),
                                          resources_per_worker={"CPU": threads_per_worker}),
             run_config=RunConfig(storage_path=str(storage.resolve()), name=name,
                                  checkpoint_config=CheckpointConfig(num_to_keep=2),

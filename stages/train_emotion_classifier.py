@@ -16,20 +16,15 @@ def main() -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--pose-table", type=Path, default=paths.POSE_TABLE)
     parser.add_argument("--out", type=Path, default=paths.EMOTION_CLASSIFIER,
-                        help="model.pt and train_state.pt go here")
+                        help="model.pt and the Ray Train checkpoints (ray/) go here")
     parser.add_argument("--metrics", type=Path, default=paths.EMOTION_CLASSIFIER_METRICS,
-                        help="timing.json goes beside it")
-    parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (checkpoint only)")
+                        help="timing.json and train_log.csv go beside it")
     args = parser.parse_args()
 
     def body() -> None:
         params = load_params(args.params)
         result = train_emotion_classifier(params.emotion_classifier, params.seed, args.pose_table, args.out,
-                                          args.metrics, stop_after=args.stop_after,
-                                          frame_size=params.signal.image_size)
-        if "stopped_at" in result:
-            print(f"train_emotion_classifier: stopped at step {result['stopped_at']} -> {args.out}/train_state.pt")
-            return
+                                          args.metrics, params.ray, frame_size=params.signal.image_size)
         print(f"train_emotion_classifier: {result['steps']} steps in {result['timing']['train_seconds']} s "
               f"({result['weights']['weights']} weights), train loss {result['train_loss_first']} -> "
               f"{result['train_loss_last']}; held-out Acc_emo {result['acc_emo_ground_truth']} "

@@ -16,18 +16,16 @@ def main() -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--pose-table", type=Path, default=paths.POSE_TABLE)
     parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
-    parser.add_argument("--out", type=Path, default=paths.SYNC_EXPERT, help="model.pt and train_state.pt go here")
-    parser.add_argument("--metrics", type=Path, default=paths.SYNC_EXPERT_METRICS, help="timing.json goes beside it")
-    parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (checkpoint only)")
+    parser.add_argument("--out", type=Path, default=paths.SYNC_EXPERT,
+                        help="model.pt and the Ray Train checkpoints (ray/) go here")
+    parser.add_argument("--metrics", type=Path, default=paths.SYNC_EXPERT_METRICS,
+                        help="timing.json and train_log.csv go beside it")
     args = parser.parse_args()
 
     def body() -> None:
         params = load_params(args.params)
         result = train_sync_expert(params.sync_expert, params.seed, args.pose_table, args.audio_table, args.out,
-                                   args.metrics, stop_after=args.stop_after)
-        if "stopped_at" in result:
-            print(f"train_sync_expert: stopped at step {result['stopped_at']} -> {args.out}/train_state.pt")
-            return
+                                   args.metrics, params.ray)
         held = result["heldout"]
         print(f"train_sync_expert: {result['steps']} steps in {result['timing']['train_seconds']} s, train loss "
               f"{result['train_loss_first']} -> {result['train_loss_last']}; held-out offset recovery "

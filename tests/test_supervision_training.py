@@ -1,6 +1,6 @@
-"""A2ET's supervision networks on a tiny generated fixture: the sync expert and Emotion-FAN train, write a model
-and metrics, resume after a stop to the very weights of an uninterrupted run, and the sync evaluation recovers
-injected audio shifts.
+"""A2ET's supervision networks on a tiny generated fixture: the sync expert and Emotion-FAN train on Ray Train to the
+very weights of the plain single-process loop they had before it, write a model, metrics and a training log, resume
+after a kill to the weights of an uninterrupted run, and the sync evaluation recovers injected audio shifts.
 
 The fixture (:func:`write_supervision_fixture`): 32² clips whose dark "mouth" opens with a random per-frame
 loudness that also drives the mel energy (so sync is learnable, and a hand-built embedding is perfect), and
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
-from eat.config import EMOTIONS, EmotionClassifierConfig, SyncExpertConfig, deep_merge, read_yaml, write_yaml_atomic
-from eat.emotion.emotion_fan import face_crops
+from eat.config import (
+    EMOTIONS,
+    EmotionClassifierConfig,
+    RayConfig,
+    SyncExpertConfig,
+    deep_merge,
+    read_yaml,
+    write_yaml_atomic,
+)
+from eat.emotion import train as emotion_train
+from eat.emotion.emotion_fan import face_crops, load_emotion_fan
 from eat.emotion.train import (
     emotion_tables,
     frames_tensor,
@@ -34,19 +45,27 @@ from eat.emotion.train import (
 )
 from eat.io.arrays import write_npz
 from eat.io.media import write_video
+from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
 from eat.io.video import read_frames
+from eat.ray_train import read_state
+from eat.sync import train as sync_train
 from eat.sync.train import (
     LABEL,
     SyncClip,
+    batch_loss,
     evaluate_sync,
     load_sync_clips,
     load_sync_expert,
+    min_train_frames,
     shifted,
     sync_table,
     train_sync_expert,
+    usable,
 )
+from eat.sync.wav2lip_expert import SyncExpert
 from metrics.sync import evaluate_offset
 from tests.conftest import REPO
+from tests.processes import RAY_TRAIN_FAST_POLL
 
 SIZE = 32
 JUDGED_SIZE = SIZE // 2   # the size Emotion-FAN trains and judges at in these tests (the stored frames' size)
@@ -59,6 +78,9 @@ CLIPS = [  # (dataset, identity, emotion, split)
     ("LRW", "ABOUT_00001", "neutral", "train"), ("LRW", "ABOUT_00002", "neutral", "test"),
 ]
 LEVEL = {("W009", "angry"): 2}   # intensity level 3 except this test clip: outside the paper's evaluation set
+
+
+RAY = RayConfig(address="local", workers=2)   # the address is the session's Ray head (fixture ``on_ray_head``)
 
 
 @pytest.fixture(autouse=True)
@@ -121,16 +143,26 @@ def fixture(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "pose": pose, "audio": audio}
 
 
+@pytest.fixture(scope="module")
+def on_ray_head(ray_head):
+    """The trainings of this module attach to the session's Ray head (about a second) instead of each starting and
+    stopping a local Ray of its own, as the stages do with ``EAT_RAY_ADDRESS`` set."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**ray_head.env, **RAY_TRAIN_FAST_POLL}.items():
+            patch.setenv(name, value)
+        yield ray_head
+
+
 def _sync_cfg(**change) -> SyncExpertConfig:
     base = SyncExpertConfig.model_validate(read_yaml(REPO / "params.yaml")["sync_expert"])
     return base.model_copy(update={"face_size": SIZE, "base_channels": 2, "steps": 6, "batch_size": 4,
-                                   "windows_per_clip": 2, "checkpoint_every": 2, **change})
+                                   "windows_per_clip": 2, "checkpoint_every": 2, "log_every": 2, **change})
 
 
 def _emotion_cfg(**change) -> EmotionClassifierConfig:
     base = EmotionClassifierConfig.model_validate(read_yaml(REPO / "params.yaml")["emotion_classifier"])
     return base.model_copy(update={"input_size": SIZE, "base_width": 8, "weights": "scratch", "steps": 6,
-                                   "batch_size": 3, "checkpoint_every": 2, **change})
+                                   "batch_size": 3, "checkpoint_every": 2, "log_every": 2, **change})
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -138,38 +170,81 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def _checkpoints(run: Path) -> set[Path]:
+    """The Ray Train checkpoint folders of ``run`` (not Ray's run record beside them)."""
+    return {folder for folder in run.glob("checkpoint_*") if folder.is_dir()}
+
+
+def _drop_newest_checkpoint(run: Path) -> int:
+    """Delete the newest Ray Train checkpoint of ``run`` (what a run killed before writing it leaves); the step of
+    the newest one left."""
+    steps = {folder: read_state(folder)["step"] for folder in _checkpoints(run)}
+    newest = max(steps, key=steps.get)
+    shutil.rmtree(newest)
+    return max(step for folder, step in steps.items() if folder != newest)
+
+
+def _log_losses(metrics: Path) -> pd.DataFrame:
+    """The training log beside ``metrics`` less its timings (which differ between runs)."""
+    return pd.read_csv(metrics.with_name("train_log.csv")).drop(columns="seconds_per_step")
+
+
 # ---- sync expert ---------------------------------------------------------------------------------
 
-def test_sync_expert_trains_writes_model_and_metrics_and_resumes_bit_for_bit(fixture):
+def _plain_sync_loop(cfg: SyncExpertConfig, clips: list[SyncClip], seed: int) -> SyncExpert:
+    """The expected weights: the single-process loop the stage ran before Ray Train (seed, expert, Adam, then
+    Adam steps on batches of (seed, step) on the supervisors' threads with deterministic algorithms), here."""
+    torch.manual_seed(seed)
+    model = SyncExpert(cfg, clips[0].mel.shape[1])
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model.train()
+    with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
+        for step in range(cfg.steps):
+            loss = batch_loss(model, clips, cfg, seed, step)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return model
+
+
+def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(fixture, on_ray_head):
     cfg, root = _sync_cfg(), fixture["root"]
-    whole = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], root / "sync_whole", root / "sw" / "m.json")
-    saved = json.loads((root / "sw" / "m.json").read_text())
+    out, metrics = root / "sync_whole", root / "sw" / "m.json"
+    whole = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], out, metrics, RAY)
+    saved = json.loads(metrics.read_text())
     assert saved["model"] == LABEL and saved["steps"] == 6 and saved["resumed_at_step"] == 0
     assert saved["train_clips"] == 7 and saved["train_clips_by_dataset"] == {"LRW": 1, "MEAD": 6}
     assert np.isfinite([saved["train_loss_first"], saved["train_loss_last"]]).all()
     held = saved["heldout"]
     assert held["clips"] == 4 and held["trials"] == 4 * 11 and 0 <= held["offset_recovery_rate"] <= 1
-    assert (root / "sw" / "timing.json").is_file() and "timing" in whole
+    assert metrics.with_name("timing.json").is_file() and "timing" in whole
+    log = _log_losses(metrics)
+    assert log.step.tolist() == [2, 4, 6] and np.isfinite(log.total).all()
 
-    # A run stopped right after its step-4 checkpoint (as a kill would leave it), then started again.
-    out = root / "sync_resumed"
-    assert train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], out, root / "sr" / "m.json",
-                             stop_after=4) == {"stopped_at": 4}
-    assert (out / "train_state.pt").is_file() and not (out / "model.pt").exists()
-    resumed = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], out, root / "sr" / "m.json")
+    table = sync_table(fixture["pose"], fixture["audio"])
+    clips, _ = usable(load_sync_clips(table[table.split == "train"], cfg.face_size), min_train_frames(cfg))
+    first = load_sync_expert(out / "model.pt")
+    assert _same_weights(first, _plain_sync_loop(cfg, clips, 0)), "Ray Train changed the expert's weights"
+
+    # Killed after its step-4 checkpoint, before the last one: the rerun resumes from step 4.
+    assert _drop_newest_checkpoint(out / "ray" / sync_train.RUN_NAME) == 4
+    resumed = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], out, metrics, RAY)
     assert resumed["resumed_at_step"] == 4
-    assert _same_weights(load_sync_expert(root / "sync_whole" / "model.pt"), load_sync_expert(out / "model.pt"))
-    again = json.loads((root / "sr" / "m.json").read_text())
+    assert _same_weights(first, load_sync_expert(out / "model.pt"))
+    again = json.loads(metrics.read_text())
     assert {**again, "resumed_at_step": 0} == saved, "resumed metrics differ from the uninterrupted run's"
+    assert _log_losses(metrics).equals(log)
 
 
-def test_a_state_for_other_parameters_is_ignored(fixture):
+def test_checkpoints_for_other_parameters_are_dropped(fixture, on_ray_head):
     root = fixture["root"]
-    out = root / "sync_other"
-    train_sync_expert(_sync_cfg(), 0, fixture["pose"], fixture["audio"], out, root / "so" / "m.json", stop_after=2)
+    out, run = root / "sync_other", root / "sync_other" / "ray" / sync_train.RUN_NAME
+    train_sync_expert(_sync_cfg(steps=2), 0, fixture["pose"], fixture["audio"], out, root / "so" / "m.json", RAY)
+    before = _checkpoints(run)
     result = train_sync_expert(_sync_cfg(lr=5e-4, steps=2), 0, fixture["pose"], fixture["audio"], out,
-                               root / "so" / "m.json")
+                               root / "so" / "m.json", RAY)
     assert result["resumed_at_step"] == 0 and result["steps"] == 2
+    assert before and not before & _checkpoints(run)
 
 
 def _perfect_embedder(clip: SyncClip) -> tuple[np.ndarray, np.ndarray]:
@@ -195,11 +270,13 @@ def test_sync_evaluation_recovers_every_injected_shift_with_a_perfect_embedding(
     assert result["min_dist_in_sync"] < result["min_dist_shuffled"]
 
 
-def test_trained_expert_recovers_injected_shifts_on_the_fixture(fixture):
+def test_trained_expert_recovers_injected_shifts_on_the_fixture(fixture, on_ray_head):
     # 400 steps of a width-4 expert (~8 s quiet, InfoNCE) learn the fixture's mouth-loudness link well enough for the
     # ±15-frame search to find every injected shift of −5…5 on held-out clips; the untrained one finds none.
-    cfg, root = _sync_cfg(base_channels=4, steps=400, batch_size=16, lr=1e-3, checkpoint_every=400), fixture["root"]
-    result = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], root / "sync_long", root / "sl" / "m.json")
+    cfg, root = _sync_cfg(base_channels=4, steps=400, batch_size=16, lr=1e-3, checkpoint_every=400,
+                          log_every=100), fixture["root"]
+    result = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], root / "sync_long", root / "sl" / "m.json",
+                               RAY)
     held = result["heldout"]
     assert result["train_loss_last"] < 0.75 * result["train_loss_first"]
     assert held["offset_recovery_rate"] >= 0.9 > result["heldout_at_step_0"]["offset_recovery_rate"]
@@ -228,10 +305,36 @@ def test_short_held_out_clips_are_skipped_not_scored():
 
 # ---- emotion classifier ---------------------------------------------------------------------------
 
-def test_emotion_classifier_trains_writes_model_and_metrics_and_resumes_bit_for_bit(fixture):
-    cfg, root = _emotion_cfg(), fixture["root"]
-    train_emotion_classifier(cfg, 0, fixture["pose"], root / "emo_whole", root / "ew" / "m.json")
-    saved = json.loads((root / "ew" / "m.json").read_text())
+def _plain_emotion_loop(cfg: EmotionClassifierConfig, clips: list, seed: int) -> torch.nn.Module:
+    """The expected weights: the single-process loop the stage ran before Ray Train (seed, classifier, optimiser,
+    step schedule, then steps on batches of (seed, step) with dropout seeded by (seed, step), on the supervisors'
+    threads with deterministic algorithms), here."""
+    torch.manual_seed(seed)
+    model, _ = load_emotion_fan(cfg)
+    optimiser = (torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+                 if cfg.optimizer == "sgd" else
+                 torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, sorted({int(f * cfg.steps) for f in cfg.lr_milestones}),
+                                                    gamma=cfg.lr_gamma)
+    model.train()
+    with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
+        for step in range(cfg.steps):
+            frames, labels = emotion_train.make_batch(clips, cfg, seed, step)
+            torch.manual_seed(seed * 1_000_003 + step)
+            loss = F.cross_entropy(model(frames), labels)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    return model
+
+
+def test_emotion_classifier_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(fixture, on_ray_head):
+    # Dropout on, so that the weights depend on each step's seeding; the lr drops after steps 1 and 4 (milestones).
+    cfg, root = _emotion_cfg(attention_dropout=0.5, classifier_dropout=0.5), fixture["root"]
+    out, metrics = root / "emo_whole", root / "ew" / "m.json"
+    train_emotion_classifier(cfg, 0, fixture["pose"], out, metrics, RAY)
+    saved = json.loads(metrics.read_text())
     assert saved["steps"] == 6 and saved["weights"]["weights"] == "scratch" and saved["train_clips"] == 6
     held, protocol = saved["heldout"], saved["heldout_protocol"]
     assert held["clips"] == 3 and held["chance"] == saved["acc_emo_chance"] == 0.125
@@ -241,15 +344,21 @@ def test_emotion_classifier_trains_writes_model_and_metrics_and_resumes_bit_for_
     assert set(held["accuracy_by_emotion"]) == set(EMOTIONS)
     assert [e for e, acc in held["accuracy_by_emotion"].items() if acc is not None] == sorted(FACE_COLOUR)
     assert np.asarray(held["confusion"]).sum() == 3
+    log = _log_losses(metrics)
+    assert log.step.tolist() == [2, 4, 6] and np.isfinite(log.total).all()
 
-    out = root / "emo_resumed"
-    assert train_emotion_classifier(cfg, 0, fixture["pose"], out, root / "er" / "m.json",
-                                    stop_after=4) == {"stopped_at": 4}
-    resumed = train_emotion_classifier(cfg, 0, fixture["pose"], out, root / "er" / "m.json")
+    train_table, _ = emotion_tables(fixture["pose"])
+    first = load_emotion_classifier(out / "model.pt")
+    expected = _plain_emotion_loop(cfg, load_emotion_clips(train_table, cfg.input_size), 0)
+    assert _same_weights(first, expected), "Ray Train changed the classifier's weights"
+
+    # Killed after its step-4 checkpoint, before the last one: the rerun resumes from step 4.
+    assert _drop_newest_checkpoint(out / "ray" / emotion_train.RUN_NAME) == 4
+    resumed = train_emotion_classifier(cfg, 0, fixture["pose"], out, metrics, RAY)
     assert resumed["resumed_at_step"] == 4
-    assert _same_weights(load_emotion_classifier(root / "emo_whole" / "model.pt"),
-                         load_emotion_classifier(out / "model.pt"))
-    assert {**json.loads((root / "er" / "m.json").read_text()), "resumed_at_step": 0} == saved
+    assert _same_weights(first, load_emotion_classifier(out / "model.pt"))
+    assert {**json.loads(metrics.read_text()), "resumed_at_step": 0} == saved
+    assert _log_losses(metrics).equals(log)
 
 
 def test_emotion_training_crops_are_the_crops_acc_emo_judges(fixture):
@@ -263,13 +372,13 @@ def test_emotion_training_crops_are_the_crops_acc_emo_judges(fixture):
     assert not np.array_equal(clip.frames, read_face_crops(train.aligned.iloc[0], 24))   # the stored-size path differs
 
 
-def test_emotion_classifier_learns_the_fixture_colours(fixture):
+def test_emotion_classifier_learns_the_fixture_colours(fixture, on_ray_head):
     # The fixture's emotion is the face colour: 80 steps fit the training clips and beat chance on the
     # held-out identity (3 clips, so the held-out bar is loose); frames at half the stored size, as the
     # pipeline trains it for its 64² test videos.
     root = fixture["root"]
-    result = train_emotion_classifier(_emotion_cfg(steps=80, checkpoint_every=80), 0, fixture["pose"],
-                                      root / "emo_long", root / "el" / "m.json", frame_size=JUDGED_SIZE)
+    result = train_emotion_classifier(_emotion_cfg(steps=80, checkpoint_every=80, log_every=20), 0, fixture["pose"],
+                                      root / "emo_long", root / "el" / "m.json", RAY, frame_size=JUDGED_SIZE)
     assert result["train_loss_last"] < 0.5 * result["train_loss_first"]
     assert result["train_accuracy"] == 1.0
     assert result["heldout"]["accuracy"] >= 2 / 3 > result["acc_emo_chance"]
@@ -288,8 +397,9 @@ def test_emotion_tables_take_mead_only_and_reject_unknown_emotions(fixture, tmp_
 
 # ---- stage scripts ----------------------------------------------------------------------------------
 
-def _stage(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _stage(args: list[str], ray_env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a stage script attached to the session's Ray head (``ray_env`` = ``ray_head.env``)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0", **RAY_TRAIN_FAST_POLL, **ray_env}
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
                           check=False, timeout=300)
 
@@ -308,7 +418,7 @@ def _stored_at(pose_table: Path, size: int, folder: Path) -> Path:
     return folder / "pose.parquet"
 
 
-def test_stage_scripts_train_on_the_fixture_and_name_a_missing_input(fixture):
+def test_stage_scripts_train_on_the_fixture_and_name_a_missing_input(fixture, ray_head):
     root = fixture["root"]
     overlay = {"sync_expert": _sync_cfg().model_dump(), "emotion_classifier": _emotion_cfg().model_dump()}
     write_yaml_atomic(root / "params.yaml", deep_merge(read_yaml(REPO / "params.yaml"), overlay))
@@ -318,12 +428,13 @@ def test_stage_scripts_train_on_the_fixture_and_name_a_missing_input(fixture):
     for stage, extra in (("train_sync_expert", ["--audio-table", str(fixture["audio"])]),
                          ("train_emotion_classifier", [])):
         out, metrics = root / "cli" / stage, root / "cli" / f"{stage}-reports" / "metrics.json"
-        proc = _stage([f"stages.{stage}", *common, *extra, "--out", str(out), "--metrics", str(metrics)])
+        proc = _stage([f"stages.{stage}", *common, *extra, "--out", str(out), "--metrics", str(metrics)], ray_head.env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"{stage}: 6 steps" in proc.stdout and (out / "model.pt").is_file()
         assert json.loads(metrics.read_text())["steps"] == 6 and metrics.with_name("timing.json").is_file()
+        assert metrics.with_name("train_log.csv").is_file() and list((out / "ray").glob("*/checkpoint_*/state.pt"))
 
         missing = [f"stages.{stage}", "--pose-table", str(root / "missing.parquet"), "--out", str(root / "m"),
                    "--metrics", str(root / "m" / "metrics.json")]
-        proc = _stage(missing)
+        proc = _stage(missing, ray_head.env)
         assert proc.returncode == 2 and "missing.parquet" in proc.stderr, proc.stderr[-2000:]

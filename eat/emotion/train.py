@@ -16,9 +16,11 @@ when present and matching, else from scratch; the metrics say which).
 
 Deterministic and resumable as eat/sync/train.py: batch ``s`` is a function of (seed, s) (clips in
 per-epoch permutations, frames from a generator seeded with ``(seed, s)``), dropout masks come from
-``torch.manual_seed`` of (seed, s), one torch thread, deterministic algorithms; the state (weights,
-SGD, schedule, step, losses) is checkpointed every ``checkpoint_every`` steps to
-``<out>/train_state.pt`` under a digest of the seed, config, initial weights and data.
+``torch.manual_seed`` of (seed, s), :data:`~eat.io.reproducible.SUPERVISOR_THREADS` torch threads on CPUs,
+deterministic algorithms. Training is one Ray Train worker (:mod:`eat.ray_train`): every ``checkpoint_every``
+steps the state (weights, optimiser, schedule, step, per-step losses, log) is a Ray Train checkpoint in
+``<out>/ray/emotion_classifier`` keyed by a digest of the seed, config, initial weights and data
+(:func:`run_digest`); a killed run resumes from the newest to the weights of an uninterrupted one.
 
 Held-out evaluation (:func:`evaluate_emotion`): every frame of a test clip at once (Emotion-FAN's
 evaluation), accuracy overall, per emotion and their mean over the emotions, the confusion matrix, and chance
@@ -27,17 +29,19 @@ evaluation), accuracy overall, per emotion and their mean over the emotions, the
 ``acc_emo_ground_truth``), i.e. the classifier on real test videos.
 
 Outputs: ``<out>/model.pt`` (:func:`save_emotion_classifier`: ``{"config", "emotions", "weights",
-"steps", "state_dict"}``, ``torch.load(weights_only=True)``), ``<out>/train_state.pt``, the metrics
-JSON (deterministic numbers only) and ``timing.json`` beside it.
+"steps", "state_dict"}``, ``torch.load(weights_only=True)``), the Ray Train checkpoints in ``<out>/ray``, the
+metrics JSON (deterministic numbers only), and beside it ``timing.json`` and ``train_log.csv`` (one row per
+``log_every`` steps: step, mean loss ``total``, seconds_per_step).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -46,16 +50,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from eat.config import EMOTIONS, EmotionClassifierConfig
+from eat import ray_train
+from eat.config import EMOTIONS, EmotionClassifierConfig, RayConfig
 from eat.emotion.emotion_fan import FACE_BOX, EmotionFAN, box_pixels, face_crops, load_emotion_fan
 from eat.io.atomic import write_text_atomic
 from eat.io.hashing import settings_digest
 from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
+from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
-from eat.io.train_state import restore_training_state, save_training_state
 from eat.io.video import read_aligned_frames, read_frames
+from eat.ray_runtime import ray_session
 
-STATE_FILE = "train_state.pt"
+RUN_NAME = "emotion_classifier"   # the Ray Train run's folder under <out>/ray
 CHANCE = 1 / len(EMOTIONS)
 TRAIN_ACCURACY_SHARE = 0.25
 """Train accuracy (a diagnostic of fit) is measured on a seeded random quarter of the training clips: all 960
@@ -177,68 +183,89 @@ def make_batch(clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed:
 
 
 def run_digest(seed: int, cfg: EmotionClassifierConfig, weights: dict, clips: Sequence[EmotionClip]) -> str:
-    """What a saved state depends on: seed, config (less the checkpoint interval), initial weights and the data."""
-    return settings_digest({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"}), "weights": weights},
+    """What a checkpoint depends on: seed, config (less the checkpoint and log intervals), initial weights and the
+    data."""
+    return settings_digest({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every", "log_every"}),
+                            "weights": weights},
                            (part for clip in clips for part in (f"{clip.uid}:{clip.label}", clip.frames)))
 
 
-@dataclass
-class EmotionTrainState:
-    """What a checkpoint holds: the classifier, SGD, its step schedule, the step reached and the loss per step."""
+class Trainer:
+    """The classifier, its optimiser and step schedule, where its initial weights came from, the step reached,
+    every step's loss and the log rows, with save/restore."""
 
-    model: EmotionFAN
-    weights: dict
-    optimiser: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    step: int
-    losses: list[float]
-
-    @classmethod
-    def new(cls, cfg: EmotionClassifierConfig, seed: int, weights_dir: Path | str | None = None) -> EmotionTrainState:
+    def __init__(self, cfg: EmotionClassifierConfig, seed: int, weights_dir: Path | str | None = None):
+        self.cfg, self.seed = cfg, seed
         torch.manual_seed(seed)
-        model, weights = load_emotion_fan(cfg, weights_dir)
+        self.model, self.weights = load_emotion_fan(cfg, weights_dir)
         if cfg.optimizer == "sgd":
-            optimiser = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                        weight_decay=cfg.weight_decay)
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                       weight_decay=cfg.weight_decay)
         else:
-            optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         milestones = sorted({int(f * cfg.steps) for f in cfg.lr_milestones})
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones, gamma=cfg.lr_gamma)
-        return cls(model, weights, optimiser, schedule, 0, [])
+        self.schedule = torch.optim.lr_scheduler.MultiStepLR(self.opt, milestones, gamma=cfg.lr_gamma)
+        self.step = 0
+        self.losses: list[float] = []
+        self.log: list[dict[str, float]] = []
 
-    def _parts(self) -> dict:
-        return {"model": self.model, "optimiser": self.optimiser, "schedule": self.schedule}
+    def train_step(self, clips: Sequence[EmotionClip], step: int) -> dict[str, float]:
+        """One optimiser step of cross-entropy on batch ``step``; its loss is kept and returned as ``total``."""
+        frames, labels = make_batch(clips, self.cfg, self.seed, step)
+        torch.manual_seed(self.seed * 1_000_003 + step)       # dropout masks: a function of (seed, step)
+        loss = F.cross_entropy(self.model(frames), labels)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.schedule.step()
+        self.losses.append(loss.item())
+        return {"total": self.losses[-1]}
 
-    def save(self, path: Path, digest: str) -> None:
-        save_training_state(path, digest, self.step, self.losses, self._parts())
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "losses": self.losses, "log": self.log, "model": self.model.state_dict(),
+                "opt": self.opt.state_dict(), "schedule": self.schedule.state_dict()}
 
-    def restore(self, path: Path, digest: str) -> bool:
-        """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
-        resumed = restore_training_state(path, digest, self._parts())
-        if resumed is not None:
-            self.step, self.losses = resumed
-        return resumed is not None
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step, self.losses, self.log = int(state["step"]), list(state["losses"]), list(state["log"])
 
 
-def train_steps(state: EmotionTrainState, clips: Sequence[EmotionClip], cfg: EmotionClassifierConfig, seed: int,
-                until: int, checkpoint: Callable[[EmotionTrainState], None] | None = None) -> None:
-    """Run SGD steps ``state.step … until − 1`` of cross-entropy; ``checkpoint(state)`` every
-    ``checkpoint_every`` steps and at ``until``."""
-    state.model.train()
+def train_worker(config: dict[str, Any]) -> None:
+    """Ray Train loop of the one worker; ``config`` is built by :func:`fit`. On CPUs, with the thread count and
+    deterministic algorithms of the supervisors (:func:`~eat.io.reproducible.reproducible_torch`)."""
+    import ray  # local: Ray is heavy and only the training worker needs it
+
+    cfg, seed = EmotionClassifierConfig(**config["cfg"]), config["seed"]
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
-        for step in tqdm(range(state.step, until), desc="train_emotion_classifier", unit="step", mininterval=10,
-                         initial=state.step, total=until):
-            frames, labels = make_batch(clips, cfg, seed, step)
-            torch.manual_seed(seed * 1_000_003 + step)       # dropout masks: a function of (seed, step)
-            loss = F.cross_entropy(state.model(frames), labels)
-            state.optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            state.optimiser.step()
-            state.schedule.step()
-            state.losses.append(loss.item())
-            state.step = step + 1
-            if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == until):
-                checkpoint(state)
+        clips: list[EmotionClip] = ray.get(config["clips"])
+        trainer = Trainer(cfg, seed, config["weights_dir"])
+        if trainer.weights != config["weights"]:
+            raise RuntimeError(f"the training worker's initial weights ({trainer.weights}) are not the driver's "
+                               f"({config['weights']}): give every node the same emotion_fan weights file")
+        state = ray_train.resume_state(config)
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.model.train()
+        ray_train.run_steps(trainer, cfg.steps, lambda step: trainer.train_step(clips, step),
+                            log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, digest=config["digest"],
+                            rank=0, desc="train_emotion_classifier")
+
+
+def fit(trainer: Trainer, clips: list[EmotionClip], storage: Path, ray_config: RayConfig, digest: str,
+        weights_dir: Path | str | None) -> dict[str, Any]:
+    """Run (or resume) the training of ``trainer`` (as built: step 0) on Ray Train, checkpoints in ``storage``;
+    returns the final state."""
+    import ray  # local: see train_worker
+
+    with ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS)):
+        return ray_train.fit(
+            train_worker, {"cfg": trainer.cfg.model_dump(), "seed": trainer.seed, "weights": trainer.weights,
+                           "weights_dir": str(Path(weights_dir).resolve()) if weights_dir else None,
+                           "clips": ray.put(clips)},
+            storage=storage, name=RUN_NAME, digest=digest, steps=trainer.cfg.steps, num_workers=1,
+            threads_per_worker=SUPERVISOR_THREADS, ray=ray_config, use_gpu=False)
 
 
 def predict(model: EmotionFAN, clips: Sequence[EmotionClip]) -> np.ndarray:
@@ -272,10 +299,12 @@ def protocol_clips(table: pd.DataFrame, clips: Sequence[EmotionClip]) -> list[Em
     return [clip for clip, k in zip(clips, keep, strict=True) if k]
 
 
-def save_emotion_classifier(state: EmotionTrainState, path: Path | str) -> None:
-    """``model.pt``: the classifier's weights, its config, the class order and where its initial weights came from."""
-    save_torch_atomic({"config": state.model.cfg.model_dump(), "emotions": list(EMOTIONS), "weights": state.weights,
-                       "steps": state.step, "state_dict": state.model.state_dict()}, path)
+def save_emotion_classifier(trainer: Trainer, path: Path | str) -> None:
+    """``model.pt``: the classifier's weights, its config, the class order and where its initial weights came from.
+    The config leaves out ``log_every``, as :func:`eat.sync.train.save_sync_expert` does."""
+    save_torch_atomic({"config": trainer.model.cfg.model_dump(exclude={"log_every"}), "emotions": list(EMOTIONS),
+                       "weights": trainer.weights, "steps": trainer.step, "state_dict": trainer.model.state_dict()},
+                      path)
 
 
 def load_emotion_classifier(path: Path | str, device: str | torch.device = "cpu") -> EmotionFAN:
@@ -289,47 +318,46 @@ def load_emotion_classifier(path: Path | str, device: str | torch.device = "cpu"
 
 
 def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table: Path | str, out_dir: Path | str,
-                             metrics_path: Path | str, stop_after: int | None = None,
-                             weights_dir: Path | str | None = None, frame_size: int | None = None) -> dict:
+                             metrics_path: Path | str, ray_config: RayConfig, weights_dir: Path | str | None = None,
+                             frame_size: int | None = None) -> dict:
     """Stage ``train_emotion_classifier``: train (or resume) on MEAD's train split, save ``model.pt``, evaluate
     on its test split.
 
-    ``stop_after``: end after that many steps (checkpoint written, no model or metrics), as a run
-    killed right after a checkpoint would; returns ``{"stopped_at": step}`` then. ``weights_dir``:
-    where :func:`~eat.emotion.emotion_fan.load_emotion_fan` looks for the Emotion-FAN file. ``frame_size``:
-    the resolution of the videos it will judge (:func:`read_face_crops`); None = the stored aligned frames.
+    ``ray_config``: where the training runs (params.yaml ``ray``). ``weights_dir``: where
+    :func:`~eat.emotion.emotion_fan.load_emotion_fan` looks for the Emotion-FAN file. ``frame_size``: the
+    resolution of the videos it will judge (:func:`read_face_crops`); None = the stored aligned frames.
+    Returns the metrics, with ``"timing"``.
     """
     start = time.perf_counter()
-    out_dir = Path(out_dir)
+    out_dir, metrics_path = Path(out_dir), Path(metrics_path)
     train_table, test_table = emotion_tables(pose_table)
     train = load_emotion_clips(train_table, cfg.input_size, frame_size)
     held = load_emotion_clips(test_table, cfg.input_size, frame_size)
     loaded = time.perf_counter()
 
-    state = EmotionTrainState.new(cfg, seed, weights_dir)
-    digest = run_digest(seed, cfg, state.weights, train)
-    resumed_at = state.step if state.restore(out_dir / STATE_FILE, digest) else 0
-    until = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    train_steps(state, train, cfg, seed, until, checkpoint=lambda s: s.save(out_dir / STATE_FILE, digest))
-    if state.step < cfg.steps:
-        return {"stopped_at": state.step}
+    trainer = Trainer(cfg, seed, weights_dir)
+    digest, storage = run_digest(seed, cfg, trainer.weights, train), out_dir / "ray"
+    resumed_at = ray_train.latest_checkpoint(storage / RUN_NAME, digest)[1]
+    state = fit(trainer, train, storage, ray_config, digest, weights_dir)
     trained = time.perf_counter()
-    save_emotion_classifier(state, out_dir / "model.pt")
+    trainer.load_state_dict(state)
+    save_emotion_classifier(trainer, out_dir / "model.pt")
+    write_csv_atomic(trainer.log, metrics_path.with_name("train_log.csv"))
 
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
-        heldout = evaluate_emotion(state.model, held)
-        protocol = evaluate_emotion(state.model, protocol_clips(test_table, held))
+        heldout = evaluate_emotion(trainer.model, held)
+        protocol = evaluate_emotion(trainer.model, protocol_clips(test_table, held))
         share = max(1, round(TRAIN_ACCURACY_SHARE * len(train)))
         sample = np.sort(np.random.default_rng(seed).choice(len(train), share, replace=False))
-        train_accuracy = evaluate_emotion(state.model, [train[i] for i in sample])["accuracy"]
-    tail = max(1, len(state.losses) // 10)
+        train_accuracy = evaluate_emotion(trainer.model, [train[i] for i in sample])["accuracy"]
+    tail = max(1, len(trainer.losses) // 10)
     metrics = {
-        "model": "Emotion-FAN", "weights": state.weights, "steps": state.step, "resumed_at_step": resumed_at,
-        "parameters": sum(p.numel() for p in state.model.parameters()),
+        "model": "Emotion-FAN", "weights": trainer.weights, "steps": trainer.step, "resumed_at_step": resumed_at,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "train_clips": len(train),
         "train_clips_by_emotion": {e: sum(c.label == i for c in train) for i, e in enumerate(EMOTIONS)},
-        "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
-        "train_loss_last": round(float(np.mean(state.losses[-tail:])), 4),
+        "train_loss_first": round(float(np.mean(trainer.losses[:tail])), 4),
+        "train_loss_last": round(float(np.mean(trainer.losses[-tail:])), 4),
         "train_accuracy": train_accuracy,
         "train_accuracy_clips": len(sample),
         "heldout": heldout,
@@ -339,6 +367,8 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
     }
     write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
-              "total_seconds": round(time.perf_counter() - start, 1)}
-    write_text_atomic(Path(metrics_path).with_name("timing.json"), json.dumps(timing, indent=2) + "\n")
+              "total_seconds": round(time.perf_counter() - start, 1),
+              "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in trainer.log])), 4),
+              "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": ray_train.peak_rss_mib()}
+    write_text_atomic(metrics_path.with_name("timing.json"), json.dumps(timing, indent=2) + "\n")
     return {**metrics, "timing": timing}

@@ -1,8 +1,8 @@
 """One file holding a small training run's whole state, keyed by a digest of what the run depends on.
 
-Used by the single-process trainings (speech recogniser, lip-sync expert, Emotion-FAN): every
-``checkpoint_every`` steps the state goes atomically to one ``.pt`` file; a restart with the same digest
-(seed, config, data) resumes from it, a file written for another digest is ignored. Layout:
+Used by the one single-process training, the speech recogniser's (the other models train on Ray Train,
+eat/ray_train.py): every ``checkpoint_every`` steps the state goes atomically to one ``.pt`` file; a restart with
+the same digest (seed, config, data) resumes from it, a file written for another digest is ignored. Layout:
 ``{"digest", "step", "losses", <part>: state_dict, …}`` with parts such as model, optimiser, schedule.
 """
 

@@ -17,11 +17,14 @@ Objective (``objective``), Adam at ``lr``:
   by 1 … ``windows_per_clip`` − 1 frames, exactly what the offset search must tell apart.
 
 Deterministic and resumable: batch ``s`` (clips, windows, shifts) is drawn from a generator seeded
-with ``(seed, s)``; the expert has no dropout; torch runs on one thread with deterministic algorithms.
-Every ``checkpoint_every`` steps the state (weights, Adam, step, losses) goes atomically to
-``<out>/train_state.pt`` under a digest of the seed, the config and the exact training data; a
-state with another digest is ignored. A run killed after a checkpoint and started again ends with
-the same weights as an uninterrupted run (tested bit for bit).
+with ``(seed, s)``; the expert has no dropout; torch runs on :data:`~eat.io.reproducible.SUPERVISOR_THREADS`
+threads with deterministic algorithms, always on CPUs (a GPU would give other weights).
+Training is one Ray Train worker (:mod:`eat.ray_train`, the loop of the latent model, A2ET and adaptation; one
+worker, as a data-parallel split of the batch would round differently): every ``checkpoint_every`` steps the
+state (weights, Adam, step, per-step losses, log) is a Ray Train checkpoint in ``<out>/ray/sync_expert`` keyed by
+a digest of the seed, the config and the exact training data (:func:`run_digest`); checkpoints of another digest
+are deleted. A run killed after a checkpoint and started again ends with the same weights as an uninterrupted
+run (tested bit for bit).
 
 Held-out evaluation (:func:`evaluate_sync`, the ``test`` split): per clip, per-window embeddings
 of sliding ``frames``-frame windows; for each injected audio shift ``k`` ∈ :data:`EVAL_SHIFTS` the
@@ -31,8 +34,9 @@ audio leads by ``k`` frames) and syncnet_python's offset search (:func:`metrics.
 distance (LSE-D) of in-sync audio against another held-out clip's audio.
 
 Outputs: ``<out>/model.pt`` (:func:`save_sync_expert`: ``{"label", "config", "n_mels", "steps",
-"state_dict"}``, ``torch.load(weights_only=True)``), ``<out>/train_state.pt``, the metrics JSON
-(deterministic numbers only) and ``timing.json`` beside it.
+"state_dict"}``, ``torch.load(weights_only=True)``), the Ray Train checkpoints in ``<out>/ray``, the metrics JSON
+(deterministic numbers only), and beside it ``timing.json`` and ``train_log.csv`` (one row per ``log_every``
+steps: step, mean loss ``total``, seconds_per_step).
 """
 
 from __future__ import annotations
@@ -43,21 +47,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 from tqdm.contrib.concurrent import thread_map
 
-from eat.config import SyncExpertConfig
+from eat import ray_train
+from eat.config import RayConfig, SyncExpertConfig
 from eat.io.atomic import write_text_atomic
 from eat.io.hashing import settings_digest
 from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
+from eat.io.tables import write_csv_atomic
 from eat.io.torch_files import save_torch_atomic
-from eat.io.train_state import restore_training_state, save_training_state
 from eat.io.video import read_frames
+from eat.ray_runtime import ray_session
 from eat.sync.wav2lip_expert import (
     FACE_BOX,
     FULL_FRAME,
@@ -76,7 +82,7 @@ log = logging.getLogger(__name__)
 LABEL = "pipeline-trained expert (not syncnet_v2 weights)"
 EVAL_SHIFTS: tuple[int, ...] = tuple(range(-5, 6))
 RECOVERY_TARGET = 0.9
-STATE_FILE = "train_state.pt"
+RUN_NAME = "sync_expert"   # the Ray Train run's folder under <out>/ray
 _EMBED_CHUNK = 256     # windows per forward pass in evaluation
 
 
@@ -206,65 +212,81 @@ def batch_loss(model: SyncExpert, clips: Sequence[SyncClip], cfg: SyncExpertConf
 
 
 def run_digest(seed: int, cfg: SyncExpertConfig, clips: Sequence[SyncClip]) -> str:
-    """What a saved training state depends on: seed, config (less the checkpoint interval) and the exact data."""
-    return settings_digest({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every"})},
+    """What a checkpoint depends on: seed, config (less the checkpoint and log intervals) and the exact data."""
+    return settings_digest({"seed": seed, "cfg": cfg.model_dump(exclude={"checkpoint_every", "log_every"})},
                            (part for clip in clips for part in (clip.uid, clip.frames, clip.mel)))
 
 
 # ---- training -----------------------------------------------------------------------------------
 
-@dataclass
-class SyncTrainState:
-    """What a checkpoint holds: the expert, its optimiser, the step reached and the loss per step."""
+class Trainer:
+    """The expert and Adam of one run, the step reached, every step's loss and the log rows, with save/restore."""
 
-    model: SyncExpert
-    optimiser: torch.optim.Optimizer
-    step: int
-    losses: list[float]
-
-    @classmethod
-    def new(cls, cfg: SyncExpertConfig, n_mels: int, seed: int) -> SyncTrainState:
+    def __init__(self, cfg: SyncExpertConfig, n_mels: int, seed: int):
+        self.cfg, self.seed = cfg, seed
         torch.manual_seed(seed)
-        model = SyncExpert(cfg, n_mels)
-        return cls(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), 0, [])
+        self.model = SyncExpert(cfg, n_mels)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.step = 0
+        self.losses: list[float] = []
+        self.log: list[dict[str, float]] = []
 
-    def _parts(self) -> dict:
-        return {"model": self.model, "optimiser": self.optimiser}
+    def train_step(self, clips: Sequence[SyncClip], step: int) -> dict[str, float]:
+        """One Adam step on :func:`batch_loss` of batch ``step``; its loss is kept and returned as ``total``."""
+        loss = batch_loss(self.model, clips, self.cfg, self.seed, step)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.losses.append(loss.item())
+        return {"total": self.losses[-1]}
 
-    def save(self, path: Path, digest: str) -> None:
-        save_training_state(path, digest, self.step, self.losses, self._parts())
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "losses": self.losses, "log": self.log, "model": self.model.state_dict(),
+                "opt": self.opt.state_dict()}
 
-    def restore(self, path: Path, digest: str) -> bool:
-        """Load ``path`` if it exists and was written for ``digest``; True if resumed."""
-        resumed = restore_training_state(path, digest, self._parts())
-        if resumed is not None:
-            self.step, self.losses = resumed
-        return resumed is not None
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.step, self.losses, self.log = int(state["step"]), list(state["losses"]), list(state["log"])
 
 
-def train_steps(state: SyncTrainState, clips: Sequence[SyncClip], cfg: SyncExpertConfig, seed: int, until: int,
-                checkpoint: Callable[[SyncTrainState], None] | None = None) -> None:
-    """Run Adam steps ``state.step … until − 1`` on :func:`batch_loss`; ``checkpoint(state)`` every
-    ``checkpoint_every`` steps and at ``until``."""
-    state.model.train()
+def train_worker(config: dict[str, Any]) -> None:
+    """Ray Train loop of the one worker; ``config`` is built by :func:`fit`. On CPUs, with the thread count and
+    deterministic algorithms of the supervisors (:func:`~eat.io.reproducible.reproducible_torch`)."""
+    import ray  # local: Ray is heavy and only the training worker needs it
+
+    cfg, seed = SyncExpertConfig(**config["cfg"]), config["seed"]
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
-        bar = tqdm(range(state.step, until), desc="train_sync_expert", unit="step", mininterval=10,
-                   initial=state.step, total=until)
-        for step in bar:
-            loss = batch_loss(state.model, clips, cfg, seed, step)
-            state.optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            state.optimiser.step()
-            state.losses.append(loss.item())
-            state.step = step + 1
-            if checkpoint is not None and (state.step % cfg.checkpoint_every == 0 or state.step == until):
-                checkpoint(state)
+        clips: list[SyncClip] = ray.get(config["clips"])
+        trainer = Trainer(cfg, config["n_mels"], seed)
+        state = ray_train.resume_state(config)
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.model.train()
+        ray_train.run_steps(trainer, cfg.steps, lambda step: trainer.train_step(clips, step),
+                            log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, digest=config["digest"],
+                            rank=0, desc="train_sync_expert")
+
+
+def fit(trainer: Trainer, clips: list[SyncClip], storage: Path, ray_config: RayConfig, digest: str) -> dict[str, Any]:
+    """Run (or resume) the training of ``trainer`` (as built: step 0) on Ray Train, checkpoints in ``storage``;
+    returns the final state."""
+    import ray  # local: see train_worker
+
+    with ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS)):
+        return ray_train.fit(
+            train_worker, {"cfg": trainer.cfg.model_dump(), "seed": trainer.seed, "n_mels": trainer.model.n_mels,
+                           "clips": ray.put(clips)},
+            storage=storage, name=RUN_NAME, digest=digest, steps=trainer.cfg.steps, num_workers=1,
+            threads_per_worker=SUPERVISOR_THREADS, ray=ray_config, use_gpu=False)
 
 
 def save_sync_expert(model: SyncExpert, steps: int, path: Path | str) -> None:
-    """``model.pt``: the expert's weights with its config, ``n_mels`` and :data:`LABEL`."""
-    save_torch_atomic({"label": LABEL, "config": model.cfg.model_dump(), "n_mels": model.n_mels, "steps": steps,
-                       "state_dict": model.state_dict()}, path)
+    """``model.pt``: the expert's weights with its config, ``n_mels`` and :data:`LABEL`. The config leaves out
+    ``log_every``, a logging setting: the file is then byte for byte what the training wrote before it had one, and
+    DVC keeps the stages downstream of an unchanged expert cached."""
+    save_torch_atomic({"label": LABEL, "config": model.cfg.model_dump(exclude={"log_every"}), "n_mels": model.n_mels,
+                       "steps": steps, "state_dict": model.state_dict()}, path)
 
 
 def load_sync_expert(path: Path | str, device: str | torch.device = "cpu") -> SyncExpert:
@@ -391,15 +413,13 @@ def pair_accuracy(model: SyncExpert, clips: Sequence[SyncClip], seed: int, batch
 # ---- the stage ----------------------------------------------------------------------------------
 
 def train_sync_expert(cfg: SyncExpertConfig, seed: int, pose_table: Path | str, audio_table: Path | str,
-                      out_dir: Path | str, metrics_path: Path | str, stop_after: int | None = None) -> dict:
+                      out_dir: Path | str, metrics_path: Path | str, ray_config: RayConfig) -> dict:
     """Stage ``train_sync_expert``: train (or resume) on the train split, save ``model.pt``, evaluate on the test split.
 
-    ``stop_after``: end after that many steps (checkpoint written, no model or metrics) — what a run
-    killed right after a checkpoint leaves; the tests resume from it. Returns the metrics (with
-    ``"stopped_at"`` only when stopped early).
+    ``ray_config``: where the training runs (params.yaml ``ray``). Returns the metrics, with ``"timing"``.
     """
     start = time.perf_counter()
-    out_dir = Path(out_dir)
+    out_dir, metrics_path = Path(out_dir), Path(metrics_path)
     table = sync_table(pose_table, audio_table)
     span = max(cfg.frames, cfg.mel_frames)
     train, skipped = usable(load_sync_clips(table[table.split == "train"], cfg.face_size), min_train_frames(cfg))
@@ -409,38 +429,39 @@ def train_sync_expert(cfg: SyncExpertConfig, seed: int, pose_table: Path | str, 
     held = load_sync_clips(table[table.split == "test"], cfg.face_size)
     loaded = time.perf_counter()
 
-    digest = run_digest(seed, cfg, train)
-    state = SyncTrainState.new(cfg, train[0].mel.shape[1], seed)
-    resumed_at = state.step if state.restore(out_dir / STATE_FILE, digest) else 0
-    until = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    train_steps(state, train, cfg, seed, until, checkpoint=lambda s: s.save(out_dir / STATE_FILE, digest))
-    if state.step < cfg.steps:
-        return {"stopped_at": state.step}
+    digest, storage = run_digest(seed, cfg, train), out_dir / "ray"
+    resumed_at = ray_train.latest_checkpoint(storage / RUN_NAME, digest)[1]
+    trainer = Trainer(cfg, train[0].mel.shape[1], seed)
+    state = fit(trainer, train, storage, ray_config, digest)
     trained = time.perf_counter()
-    save_sync_expert(state.model, state.step, out_dir / "model.pt")
+    trainer.load_state_dict(state)
+    save_sync_expert(trainer.model, trainer.step, out_dir / "model.pt")
+    write_csv_atomic(trainer.log, metrics_path.with_name("train_log.csv"))
 
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
-        heldout = evaluate_sync(held, expert_embedder(state.model))
-        pairs = pair_accuracy(state.model, usable(held, span + cfg.negative_min_shift)[0], seed) \
+        heldout = evaluate_sync(held, expert_embedder(trainer.model))
+        pairs = pair_accuracy(trainer.model, usable(held, span + cfg.negative_min_shift)[0], seed) \
             if heldout["clips"] else {}
         heldout["pair_accuracy"], heldout["pair_auc"] = pairs.get("accuracy"), pairs.get("auc")
-        baseline = SyncTrainState.new(cfg, train[0].mel.shape[1], seed).model
+        baseline = Trainer(cfg, train[0].mel.shape[1], seed).model
         at_step_0 = evaluate_sync(held, expert_embedder(baseline))
-    tail = max(1, len(state.losses) // 10)
+    tail = max(1, len(trainer.losses) // 10)
     metrics = {
-        "model": LABEL, "objective": cfg.objective, "steps": state.step, "resumed_at_step": resumed_at,
-        "parameters": sum(p.numel() for p in state.model.parameters()),
+        "model": LABEL, "objective": cfg.objective, "steps": trainer.step, "resumed_at_step": resumed_at,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "train_clips": len(train), "train_clips_by_dataset": _count_by_dataset(train), "skipped_train_clips": skipped,
-        "train_loss_first": round(float(np.mean(state.losses[:tail])), 4),
-        "train_loss_last": round(float(np.mean(state.losses[-tail:])), 4),
+        "train_loss_first": round(float(np.mean(trainer.losses[:tail])), 4),
+        "train_loss_last": round(float(np.mean(trainer.losses[-tail:])), 4),
         "heldout": heldout,
         "heldout_at_step_0": {k: at_step_0.get(k) for k in ("offset_recovery_rate", "confidence_in_sync",
                                                              "confidence_shuffled")},
     }
     write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     timing = {"load_seconds": round(loaded - start, 1), "train_seconds": round(trained - loaded, 1),
-              "total_seconds": round(time.perf_counter() - start, 1)}
-    write_text_atomic(Path(metrics_path).with_name("timing.json"), json.dumps(timing, indent=2) + "\n")
+              "total_seconds": round(time.perf_counter() - start, 1),
+              "seconds_per_step": round(float(np.mean([r["seconds_per_step"] for r in trainer.log])), 4),
+              "peak_rss_mib_worker": state.get("peak_rss_mib"), "peak_rss_mib_driver": ray_train.peak_rss_mib()}
+    write_text_atomic(metrics_path.with_name("timing.json"), json.dumps(timing, indent=2) + "\n")
     return {**metrics, "timing": timing}
 
 

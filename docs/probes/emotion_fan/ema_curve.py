@@ -20,15 +20,13 @@ import torch
 import yaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-import eat.emotion.train as emotion_train
 from eat.config import EMOTIONS, load_params
 from eat.emotion.train import (
-    EmotionTrainState,
+    Trainer,
     emotion_tables,
     frames_tensor,
     load_emotion_clips,
     protocol_clips,
-    train_steps,
 )
 from eat.io.reproducible import reproducible_torch
 
@@ -71,23 +69,23 @@ def main() -> None:
     held = load_emotion_clips(test_table, cfg.input_size, params.signal.image_size)
     paper_uids = {c.uid for c in protocol_clips(test_table, held)}
     mask = np.array([c.uid in paper_uids for c in held])
-    emotion_train.SUPERVISOR_THREADS = args.threads   # train_steps' thread count: probes share the CPU
     print(json.dumps({"seed": seed, "cfg": cfg.model_dump(), "decay": args.decay}), flush=True)
 
-    state = EmotionTrainState.new(cfg, seed)
-    ema = AveragedModel(state.model, multi_avg_fn=get_ema_multi_avg_fn(args.decay), use_buffers=True)
+    trainer = Trainer(cfg, seed)
+    ema = AveragedModel(trainer.model, multi_avg_fn=get_ema_multi_avg_fn(args.decay), use_buffers=True)
     start = time.perf_counter()
     torch.set_num_threads(args.threads)
+    trainer.model.train()
     for step in range(cfg.steps):
-        with reproducible_torch(threads=args.threads, deterministic=True):
-            train_steps(state, train, cfg, seed, step + 1)   # one step at a time, so the EMA sees every one
-            ema.update_parameters(state.model)
+        with reproducible_torch(threads=args.threads, deterministic=True):   # --threads: probes share the CPU
+            trainer.train_step(train, step)
+            ema.update_parameters(trainer.model)
         if (step + 1) % args.every == 0:
             with reproducible_torch(threads=args.threads, deterministic=True):
                 row = {"step": step + 1, "seconds": round(time.perf_counter() - start),
-                       "loss": round(float(np.mean(state.losses[-250:])), 3),
-                       "trained": scores(state.model, held, mask), "ema": scores(ema.module, held, mask)}
-            state.model.train()
+                       "loss": round(float(np.mean(trainer.losses[-250:])), 3),
+                       "trained": scores(trainer.model, held, mask), "ema": scores(ema.module, held, mask)}
+            trainer.model.train()
             print(json.dumps(row), flush=True)
 
 

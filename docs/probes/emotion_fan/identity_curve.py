@@ -22,14 +22,13 @@ import yaml
 
 from eat.config import load_params
 from eat.emotion.train import (
-    EmotionTrainState,
+    Trainer,
     emotion_tables,
     evaluate_emotion,
     load_emotion_clips,
     protocol_clips,
-    train_steps,
 )
-from eat.io.reproducible import reproducible_torch
+from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
 
 
 def balanced_identities(identities: list[str], n: int) -> list[str]:
@@ -69,15 +68,18 @@ def main() -> None:
     print(json.dumps({"identities": sorted(train_table.identity.unique()), "train_clips": len(train),
                       "change": change, "train_levels": levels, "seed": seed}))
 
-    state = EmotionTrainState.new(cfg, seed)
+    trainer = Trainer(cfg, seed)
     start = time.perf_counter()
     for until in range(args.every, cfg.steps + 1, args.every):
-        train_steps(state, train, cfg, seed, until)
+        trainer.model.train()
+        with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):     # the stage's worker's settings
+            for step in range(until - args.every, until):
+                trainer.train_step(train, step)
         with reproducible_torch(threads=1, deterministic=True):
-            all_clips, paper_set = evaluate_emotion(state.model, held), evaluate_emotion(state.model, protocol)
-            fit = evaluate_emotion(state.model, train[::3])["accuracy"]
+            all_clips, paper_set = evaluate_emotion(trainer.model, held), evaluate_emotion(trainer.model, protocol)
+            fit = evaluate_emotion(trainer.model, train[::3])["accuracy"]
         print(json.dumps({"step": until, "seconds": round(time.perf_counter() - start),
-                          "loss": round(float(np.mean(state.losses[-args.every // 4:])), 3),
+                          "loss": round(float(np.mean(trainer.losses[-args.every // 4:])), 3),
                           "train_accuracy": fit, "heldout_accuracy": all_clips["accuracy"],
                           "protocol_mean_over_emotions": paper_set["mean_over_emotions"],
                           "protocol_by_emotion": paper_set["accuracy_by_emotion"],

@@ -17,15 +17,14 @@ import numpy as np
 import yaml
 
 from eat.config import load_params
-from eat.io.reproducible import reproducible_torch
+from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
 from eat.sync.train import (
-    SyncTrainState,
+    Trainer,
     evaluate_sync,
     expert_embedder,
     load_sync_clips,
     min_train_frames,
     sync_table,
-    train_steps,
     usable,
 )
 
@@ -50,15 +49,18 @@ def main() -> None:
     held = load_sync_clips(table[table.split == "test"], cfg.face_size)
     print(json.dumps({"train_clips": len(train), "heldout_clips": len(held), "change": change, "seed": seed}))
 
-    state = SyncTrainState.new(cfg, train[0].mel.shape[1], seed)
+    trainer = Trainer(cfg, train[0].mel.shape[1], seed)
     start = time.perf_counter()
     for until in range(args.every, cfg.steps + 1, args.every):
-        train_steps(state, train, cfg, seed, until)
+        trainer.model.train()
+        with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):     # the stage's worker's settings
+            for step in range(until - args.every, until):
+                trainer.train_step(train, step)
         with reproducible_torch(threads=1, deterministic=True):
-            held_out = evaluate_sync(held, expert_embedder(state.model))
+            held_out = evaluate_sync(held, expert_embedder(trainer.model))
         ratio = held_out["confidence_in_sync"] / max(held_out["confidence_shuffled"], 1e-9)
         print(json.dumps({"step": until, "seconds": round(time.perf_counter() - start),
-                          "loss": round(float(np.mean(state.losses[-args.every // 4:])), 3),
+                          "loss": round(float(np.mean(trainer.losses[-args.every // 4:])), 3),
                           "offset_recovery_rate": held_out["offset_recovery_rate"],
                           "by_dataset": held_out.get("offset_recovery_by_dataset"),
                           "confidence_ratio": round(ratio, 3)}), flush=True)
