@@ -18,7 +18,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--normalised", type=Path, default=paths.NORMALISED_TABLE)
-    parser.add_argument("--out", type=Path, default=paths.SPEECH_RECOGNIZER, help="model.pt and train_state.pt go here")
+    parser.add_argument("--out", type=Path, default=paths.SPEECH_RECOGNIZER,
+                        help="model.pt and the Ray Train checkpoints (ray/) go here")
     parser.add_argument("--metrics", type=Path, default=paths.SPEECH_RECOGNIZER_METRICS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
