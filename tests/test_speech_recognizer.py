@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +15,13 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
 from eat.config import RayConfig, SignalConfig
 from eat.features.alphabet import BLANK, SYMBOLS, character_error_rate, encode, greedy_decode, normalise_text
 from eat.features.config import AudioFeaturesConfig, FeatureParams, SpeechRecognizerConfig
 from eat.features.recognizer import CTCBackend
-from eat.features.train_recognizer import train_recognizer
+from tests.conftest import REPO
 
 TEXTS = ("she had your dark suit", "bob moved the big boat", "five wild foxes", "please bring the map",
          "we talk about every day", "so then people came up", "open the window wide", "mom made apple pie",
@@ -83,30 +87,33 @@ def test_character_error_rate_known_answers():
         character_error_rate([""], ["a"])
 
 
-@pytest.fixture
-def on_ray_head(ray_head, monkeypatch):
-    """Training attaches to the session's Ray head (``EAT_RAY_ADDRESS``) instead of starting a Ray of its own."""
-    for key, value in ray_head.env.items():
-        monkeypatch.setenv(key, value)
-
-
-def _train(clips: pd.DataFrame, params: FeatureParams, out: Path) -> dict:
+def _train(clips: pd.DataFrame, params: FeatureParams, out: Path, ray_head) -> dict:
+    """The stage as DVC runs it, in a subprocess attached to the session's Ray head (as the other Ray Train stages'
+    tests run theirs); returns its metrics."""
     normalised = Path(clips.audio_norm[0]).parent / "normalised.parquet"
-    return train_recognizer(params, normalised, out / "rec", out / "metrics.json")
+    params_file = out / "params.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    params_file.write_text(yaml.safe_dump(params.model_dump()))
+    proc = subprocess.run([sys.executable, "-m", "stages.train_speech_recognizer", "--params", str(params_file),
+                           "--normalised", str(normalised), "--out", str(out / "rec"), "--metrics",
+                           str(out / "metrics.json")], cwd=REPO, env={**os.environ, **ray_head.env},
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
 
 
-def test_training_decreases_the_loss_on_two_data_parallel_workers(clips, tmp_path, on_ray_head):
-    metrics = _train(clips, tiny_params(steps=40, num_workers=2), tmp_path)
+def test_training_decreases_the_loss_on_two_data_parallel_workers(clips, tmp_path, ray_head):
+    metrics = _train(clips, tiny_params(steps=40, num_workers=2), tmp_path, ray_head)
     log = pd.read_csv(tmp_path / "train_log.csv")
     assert len(log) == 20 and log.step.iloc[-1] == 40
     assert metrics["train_loss"] < 0.7 * metrics["train_loss_first"], metrics
 
 
-def test_resumed_training_equals_uninterrupted(clips, tmp_path, on_ray_head):
+def test_resumed_training_equals_uninterrupted(clips, tmp_path, ray_head):
     # Ray keeps the last two checkpoints: those of steps 6 and 12. Removing the last one and the model leaves the
     # folder as a run killed between them left it; the re-run must resume at 6 and end with the same bytes.
     params = tiny_params(steps=12, checkpoint_every=6)
-    straight = _train(clips, params, tmp_path)
+    straight = _train(clips, params, tmp_path, ray_head)
     model = tmp_path / "rec" / "model.pt"
     uninterrupted, log = model.read_bytes(), (tmp_path / "train_log.csv").read_text()
     checkpoints = sorted((tmp_path / "rec" / "ray" / "recognizer").glob("checkpoint_*/state.pt"),
@@ -115,7 +122,7 @@ def test_resumed_training_equals_uninterrupted(clips, tmp_path, on_ray_head):
     shutil.rmtree(checkpoints[-1].parent)
     model.unlink()
 
-    resumed = _train(clips, params, tmp_path)
+    resumed = _train(clips, params, tmp_path, ray_head)
     assert resumed["resumed_at_step"] == 6 and straight["resumed_at_step"] == 0
     assert model.read_bytes() == uninterrupted
     assert pd.read_csv(tmp_path / "train_log.csv").drop(columns="seconds_per_step").equals(
@@ -123,9 +130,8 @@ def test_resumed_training_equals_uninterrupted(clips, tmp_path, on_ray_head):
     assert {**resumed, "resumed_at_step": 0, "seconds": None} == {**straight, "seconds": None}
 
 
-def test_stage_writes_model_and_labelled_metrics(clips, tmp_path, on_ray_head):
-    metrics = _train(clips, tiny_params(steps=8), tmp_path)
-    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+def test_stage_writes_model_and_labelled_metrics(clips, tmp_path, ray_head):
+    metrics = _train(clips, tiny_params(steps=8), tmp_path, ray_head)
     assert metrics["substitute"] is True and metrics["backend"] == "ctc"
     assert metrics["train_clips"] == 8 and metrics["heldout_clips"] == 2 and 0 <= metrics["heldout_cer"]
     backend = CTCBackend.open(tmp_path / "rec" / "model.pt")

@@ -74,7 +74,7 @@ class Audio:
 def feature_params(params: Params) -> FeatureParams:
     """The audio stages' view of ``params`` (the keys :func:`clip_features` reads)."""
     return FeatureParams(seed=params.seed, signal=params.signal, audio_features=params.audio_features,
-                         speech_recognizer=params.speech_recognizer)
+                         speech_recognizer=params.speech_recognizer, ray=params.ray)
 
 
 def prepare_audio(audio_path: Path | str, params: Params, workdir: Path | str) -> Audio:
