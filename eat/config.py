@@ -550,6 +550,15 @@ class SyncExpertConfig(_Section):
         return self
 
 
+class EmotionStillsConfig(_Section):
+    """Still clips of new synthetic identities mixed into the training clips (eat/synth/stills.py): the embedded
+    run's substitute for the FER+ faces Emotion-FAN's backbone is pre-trained on. 0 identities: none (real data)."""
+
+    identities: int = Field(ge=0)           # identities, each with one still clip per emotion
+    frames: int = Field(ge=1)               # stills per clip
+    pretrain_steps: int = Field(ge=0)       # steps on the still clips alone before the mixed training
+
+
 class EmotionClassifierConfig(_Section):
     """Emotion-FAN (Meng et al., ICIP 2019): ResNet-18 frames + self/relation attention → 8 emotions (Acc_emo).
 
@@ -568,6 +577,7 @@ class EmotionClassifierConfig(_Section):
     aspect_jitter: float = Field(ge=0, lt=1)  # crop's width:height in e^±this (face-shape augmentation)
     color_jitter: float = Field(ge=0, lt=1)  # brightness, contrast, saturation factors in 1 ± this
     train_frames: int = Field(ge=1)         # frames sampled per clip and step (Emotion-FAN: 3)
+    stills: EmotionStillsConfig
     steps: int = Field(ge=1)
     batch_size: int = Field(ge=1)           # clips per step (Emotion-FAN: 48)
     optimizer: Literal["sgd", "adamw"]      # sgd: Emotion-FAN's (fine-tuning a FER+ backbone); adamw: from scratch

@@ -1,4 +1,5 @@
-"""DVC stage ``train_emotion_classifier``: train Emotion-FAN on MEAD for Acc_emo (its "Ground Truth" row)."""
+"""DVC stage ``train_emotion_classifier``: train Emotion-FAN on MEAD (and the still clips of eat/synth/stills.py) for
+Acc_emo (its "Ground Truth" row)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from eat import paths
 from eat.config import load_params
 from eat.emotion.train import train_emotion_classifier
+from eat.synth.stills import still_clips
 from stages.cli import run_stage
 
 
@@ -24,7 +26,8 @@ def main() -> int:
     def body() -> None:
         params = load_params(args.params)
         result = train_emotion_classifier(params.emotion_classifier, params.seed, args.pose_table, args.out,
-                                          args.metrics, params.ray, frame_size=params.signal.image_size)
+                                          args.metrics, params.ray, frame_size=params.signal.image_size,
+                                          stills=still_clips(params))
         print(f"train_emotion_classifier: {result['steps']} steps in {result['timing']['train_seconds']} s "
               f"({result['weights']['weights']} weights), train loss {result['train_loss_first']} -> "
               f"{result['train_loss_last']}; held-out Acc_emo {result['acc_emo_ground_truth']} "

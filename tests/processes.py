@@ -4,6 +4,7 @@ stage subprocesses of a test session attach to (:func:`start_ray_head`)."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +36,17 @@ def _processes() -> list[tuple[int, str]]:
 def processes_under(directory: Path) -> list[str]:
     """Command lines of live processes that mention ``directory`` (Ray's raylet, GCS, workers)."""
     return [cmdline for _, cmdline in _processes() if str(directory) in cmdline]
+
+
+def in_fresh_process(fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a new Python process (spawned: this one's environment, nothing else); its result.
+
+    How tests start a Ray Train run from test code, as a stage script runs one from its own process: a pytest
+    worker that was a Ray driver before (another test's Ray session) had its next Ray Train run cancelled before it
+    started ("TrainController ... cancelled"), failing whichever test xdist placed second.
+    """
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 # ---- Ray for the stage subprocesses of the slow tests ------------------------------------------------------------

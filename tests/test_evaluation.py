@@ -33,6 +33,7 @@ from eat.io.media import write_video
 from eat.io.video import read_frames
 from metrics.fid import FeatureSpace
 from tests.conftest import micro_params
+from tests.processes import in_fresh_process
 from tests.test_metrics_table import TemplateDetector
 
 FRAMES, SIZE = 12, 64
@@ -120,14 +121,17 @@ def test_missing_corrupt_and_unscorable_videos_are_skipped_with_their_reasons(sc
     assert {s["uid"] for s in written["skipped"]} == set(reasons) and "reason" in written["skipped"][0]
 
 
+def _score_on_local_ray(videos, clips, args):
+    with scoring_session(2, "local"):
+        return (*score_clips(videos, clips, *args, workers=2), aligned_truth(clips, TemplateDetector, workers=2))
+
+
 def test_scoring_on_ray_gives_the_numbers_of_the_inline_path(scoring):
     clips, truth = scoring["clips"], scoring["truth"]
     videos = [smooth_video(10 + i, n=FRAMES - i, size=SIZE + 32 * i) for i in range(len(clips))]  # any size, length
     args = ("MEAD", truth, scoring["scorer"], scoring["classifier"])
     inline, inline_fid, _ = score_clips(videos, clips, *args, workers=1)
-    with scoring_session(2, "local"):
-        parallel, parallel_fid, failed = score_clips(videos, clips, *args, workers=2)
-        parallel_truth = aligned_truth(clips, TemplateDetector, workers=2)
+    parallel, parallel_fid, failed, parallel_truth = in_fresh_process(_score_on_local_ray, videos, clips, args)
     assert failed == {} and inline.PSNR.between(0, 40).all()
     pd.testing.assert_frame_equal(parallel, inline, check_exact=True)
     assert all((a.fid_fake == b.fid_fake).all() and (a.fid_real == b.fid_real).all()
@@ -188,10 +192,10 @@ def test_the_stage_scores_every_baseline_folder_and_lists_the_test_clips(tmp_pat
     shutil.copy(tmp_path / "clips" / f"{angry}.mp4", tmp_path / "baselines" / "copy")
 
     out = tmp_path / "evaluate"
-    evaluate_models(params, ["ground_truth"], latent_table=paths["latent_table"], audio_table=paths["audio_table"],
-                    latent_model=paths["latent_model"], pca_dir=paths["pca"], a2et_model="", adaptation_dir="",
-                    sync_expert=paths["sync_expert"], emotion_classifier=classifier, out_dir=out,
-                    baselines_dir=tmp_path / "baselines")
+    in_fresh_process(evaluate_models, params, ["ground_truth"], latent_table=paths["latent_table"],
+                     audio_table=paths["audio_table"], latent_model=paths["latent_model"], pca_dir=paths["pca"],
+                     a2et_model="", adaptation_dir="", sync_expert=paths["sync_expert"],
+                     emotion_classifier=classifier, out_dir=out, baselines_dir=tmp_path / "baselines")
     listed = pd.read_csv(out / "test_clips.csv").set_index("uid")
     assert sorted(listed.index) == [angry, neutral] and listed.source_uid[angry] == neutral
     assert listed.source_video[angry] == str(tmp_path / "clips" / f"{neutral}.mp4")

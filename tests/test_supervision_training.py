@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from eat.config import (
     EMOTIONS,
     EmotionClassifierConfig,
+    EmotionStillsConfig,
     RayConfig,
     SyncExpertConfig,
     deep_merge,
@@ -36,6 +37,7 @@ from eat.config import (
 from eat.emotion import train as emotion_train
 from eat.emotion.emotion_fan import face_crops, load_emotion_fan
 from eat.emotion.train import (
+    EmotionClip,
     emotion_tables,
     frames_tensor,
     load_emotion_classifier,
@@ -65,7 +67,7 @@ from eat.sync.train import (
 from eat.sync.wav2lip_expert import SyncExpert
 from metrics.sync import evaluate_offset
 from tests.conftest import REPO
-from tests.processes import RAY_TRAIN_FAST_POLL
+from tests.processes import RAY_TRAIN_FAST_POLL, in_fresh_process
 
 SIZE = 32
 JUDGED_SIZE = SIZE // 2   # the size Emotion-FAN trains and judges at in these tests (the stored frames' size)
@@ -210,7 +212,7 @@ def _plain_sync_loop(cfg: SyncExpertConfig, clips: list[SyncClip], seed: int) ->
 def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(fixture, on_ray_head):
     cfg, root = _sync_cfg(), fixture["root"]
     out, metrics = root / "sync_whole", root / "sw" / "m.json"
-    whole = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], out, metrics, RAY)
+    whole = in_fresh_process(train_sync_expert, cfg, 0, fixture["pose"], fixture["audio"], out, metrics, RAY)
     saved = json.loads(metrics.read_text())
     assert saved["model"] == LABEL and saved["steps"] == 6 and saved["resumed_at_step"] == 0
     assert saved["train_clips"] == 7 and saved["train_clips_by_dataset"] == {"LRW": 1, "MEAD": 6}
@@ -228,7 +230,7 @@ def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(f
 
     # Killed after its step-4 checkpoint, before the last one: the rerun resumes from step 4.
     assert _drop_newest_checkpoint(out / "ray" / sync_train.RUN_NAME) == 4
-    resumed = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], out, metrics, RAY)
+    resumed = in_fresh_process(train_sync_expert, cfg, 0, fixture["pose"], fixture["audio"], out, metrics, RAY)
     assert resumed["resumed_at_step"] == 4
     assert _same_weights(first, load_sync_expert(out / "model.pt"))
     again = json.loads(metrics.read_text())
@@ -239,10 +241,11 @@ def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(f
 def test_checkpoints_for_other_parameters_are_dropped(fixture, on_ray_head):
     root = fixture["root"]
     out, run = root / "sync_other", root / "sync_other" / "ray" / sync_train.RUN_NAME
-    train_sync_expert(_sync_cfg(steps=2), 0, fixture["pose"], fixture["audio"], out, root / "so" / "m.json", RAY)
+    in_fresh_process(train_sync_expert, _sync_cfg(steps=2), 0, fixture["pose"], fixture["audio"], out,
+                     root / "so" / "m.json", RAY)
     before = _checkpoints(run)
-    result = train_sync_expert(_sync_cfg(lr=5e-4, steps=2), 0, fixture["pose"], fixture["audio"], out,
-                               root / "so" / "m.json", RAY)
+    result = in_fresh_process(train_sync_expert, _sync_cfg(lr=5e-4, steps=2), 0, fixture["pose"], fixture["audio"],
+                              out, root / "so" / "m.json", RAY)
     assert result["resumed_at_step"] == 0 and result["steps"] == 2
     assert before and not before & _checkpoints(run)
 
@@ -275,8 +278,8 @@ def test_trained_expert_recovers_injected_shifts_on_the_fixture(fixture, on_ray_
     # ±15-frame search to find every injected shift of −5…5 on held-out clips; the untrained one finds none.
     cfg, root = _sync_cfg(base_channels=4, steps=400, batch_size=16, lr=1e-3, checkpoint_every=400,
                           log_every=100), fixture["root"]
-    result = train_sync_expert(cfg, 0, fixture["pose"], fixture["audio"], root / "sync_long", root / "sl" / "m.json",
-                               RAY)
+    result = in_fresh_process(train_sync_expert, cfg, 0, fixture["pose"], fixture["audio"], root / "sync_long",
+                              root / "sl" / "m.json", RAY)
     held = result["heldout"]
     assert result["train_loss_last"] < 0.75 * result["train_loss_first"]
     assert held["offset_recovery_rate"] >= 0.9 > result["heldout_at_step_0"]["offset_recovery_rate"]
@@ -305,12 +308,15 @@ def test_short_held_out_clips_are_skipped_not_scored():
 
 # ---- emotion classifier ---------------------------------------------------------------------------
 
-def _plain_emotion_loop(cfg: EmotionClassifierConfig, clips: list, seed: int) -> torch.nn.Module:
-    """The expected weights: the single-process loop the stage ran before Ray Train (seed, classifier, optimiser,
-    step schedule, then steps on batches of (seed, step) with dropout seeded by (seed, step), on the supervisors'
-    threads with deterministic algorithms), here."""
+def _plain_emotion_loop(cfg: EmotionClassifierConfig, clips: list, seed: int,
+                        initial: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """The expected weights: the single-process loop the stage ran before Ray Train (seed, classifier (from
+    ``initial`` weights when given), optimiser, step schedule, then steps on batches of (seed, step) with dropout
+    seeded by (seed, step), on the supervisors' threads with deterministic algorithms), here."""
     torch.manual_seed(seed)
     model, _ = load_emotion_fan(cfg)
+    if initial is not None:
+        model.load_state_dict(initial)
     optimiser = (torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
                  if cfg.optimizer == "sgd" else
                  torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
@@ -333,7 +339,7 @@ def test_emotion_classifier_trains_to_the_plain_loops_weights_and_resumes_bit_fo
     # Dropout on, so that the weights depend on each step's seeding; the lr drops after steps 1 and 4 (milestones).
     cfg, root = _emotion_cfg(attention_dropout=0.5, classifier_dropout=0.5), fixture["root"]
     out, metrics = root / "emo_whole", root / "ew" / "m.json"
-    train_emotion_classifier(cfg, 0, fixture["pose"], out, metrics, RAY)
+    in_fresh_process(train_emotion_classifier, cfg, 0, fixture["pose"], out, metrics, RAY)
     saved = json.loads(metrics.read_text())
     assert saved["steps"] == 6 and saved["weights"]["weights"] == "scratch" and saved["train_clips"] == 6
     held, protocol = saved["heldout"], saved["heldout_protocol"]
@@ -354,11 +360,29 @@ def test_emotion_classifier_trains_to_the_plain_loops_weights_and_resumes_bit_fo
 
     # Killed after its step-4 checkpoint, before the last one: the rerun resumes from step 4.
     assert _drop_newest_checkpoint(out / "ray" / emotion_train.RUN_NAME) == 4
-    resumed = train_emotion_classifier(cfg, 0, fixture["pose"], out, metrics, RAY)
+    resumed = in_fresh_process(train_emotion_classifier, cfg, 0, fixture["pose"], out, metrics, RAY)
     assert resumed["resumed_at_step"] == 4
     assert _same_weights(first, load_emotion_classifier(out / "model.pt"))
     assert {**json.loads(metrics.read_text()), "resumed_at_step": 0} == saved
     assert _log_losses(metrics).equals(log)
+
+
+def test_still_clips_are_trained_on_alone_first_then_mixed_into_the_clips(fixture, on_ray_head):
+    # The plain loops' weights: 3 steps on the still clips alone, then the stage's 6 steps on clips and stills from
+    # those weights. The stills here are the fixture's own training clips under other names (two frames each).
+    cfg, root = _emotion_cfg(stills=EmotionStillsConfig(identities=1, frames=2, pretrain_steps=3)), fixture["root"]
+    out, metrics = root / "emo_stills", root / "es" / "m.json"
+    train_table, _ = emotion_tables(fixture["pose"])
+    clips = load_emotion_clips(train_table, cfg.input_size)
+    stills = [EmotionClip(f"still__{c.uid}", c.label, c.frames[:2]) for c in clips]
+    result = in_fresh_process(train_emotion_classifier, cfg, 0, fixture["pose"], out, metrics, RAY, stills=stills)
+    assert result["still_clips"] == len(stills) and result["train_clips"] == len(clips)
+    assert result["pretraining"]["steps"] == 3 and result["pretraining"]["still_clips"] == len(stills)
+    assert pd.read_csv(metrics.with_name("pretrain_log.csv")).step.tolist() == [2, 3]
+    pretrained = _plain_emotion_loop(cfg.model_copy(update={"steps": 3}), stills, 0)
+    expected = _plain_emotion_loop(cfg, [*clips, *stills], 0, pretrained.state_dict())
+    assert _same_weights(load_emotion_classifier(out / "model.pt"), expected)
+    assert not _same_weights(expected, _plain_emotion_loop(cfg, [*clips, *stills], 0))
 
 
 def test_emotion_training_crops_are_the_crops_acc_emo_judges(fixture):
@@ -377,8 +401,8 @@ def test_emotion_classifier_learns_the_fixture_colours(fixture, on_ray_head):
     # held-out identity (3 clips, so the held-out bar is loose); frames at half the stored size, as the
     # pipeline trains it for its 64² test videos.
     root = fixture["root"]
-    result = train_emotion_classifier(_emotion_cfg(steps=80, checkpoint_every=80, log_every=20), 0, fixture["pose"],
-                                      root / "emo_long", root / "el" / "m.json", RAY, frame_size=JUDGED_SIZE)
+    result = in_fresh_process(train_emotion_classifier, _emotion_cfg(steps=80, checkpoint_every=80, log_every=20), 0,
+                              fixture["pose"], root / "emo_long", root / "el" / "m.json", RAY, frame_size=JUDGED_SIZE)
     assert result["train_loss_last"] < 0.5 * result["train_loss_first"]
     assert result["train_accuracy"] == 1.0
     assert result["heldout"]["accuracy"] >= 2 / 3 > result["acc_emo_chance"]

@@ -62,6 +62,7 @@ from eat.io.video import read_aligned_frames, read_frames
 from eat.ray_runtime import ray_session
 
 RUN_NAME = "emotion_classifier"   # the Ray Train run's folder under <out>/ray
+PRETRAIN_RUN_NAME = "emotion_classifier_stills"   # that of the pre-training on still clips
 CHANCE = 1 / len(EMOTIONS)
 TRAIN_ACCURACY_SHARE = 0.25
 """Train accuracy (a diagnostic of fit) is measured on a seeded random quarter of the training clips: all 960
@@ -194,10 +195,13 @@ class Trainer:
     """The classifier, its optimiser and step schedule, where its initial weights came from, the step reached,
     every step's loss and the log rows, with save/restore."""
 
-    def __init__(self, cfg: EmotionClassifierConfig, seed: int, weights_dir: Path | str | None = None):
+    def __init__(self, cfg: EmotionClassifierConfig, seed: int, weights_dir: Path | str | None = None,
+                 initial: dict[str, torch.Tensor] | None = None):
         self.cfg, self.seed = cfg, seed
         torch.manual_seed(seed)
         self.model, self.weights = load_emotion_fan(cfg, weights_dir)
+        if initial is not None:                 # a pre-training phase's weights (train_emotion_classifier)
+            self.model.load_state_dict(initial)
         if cfg.optimizer == "sgd":
             self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                        weight_decay=cfg.weight_decay)
@@ -240,7 +244,8 @@ def train_worker(config: dict[str, Any]) -> None:
     cfg, seed = EmotionClassifierConfig(**config["cfg"]), config["seed"]
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
         clips: list[EmotionClip] = ray.get(config["clips"])
-        trainer = Trainer(cfg, seed, config["weights_dir"])
+        initial = ray.get(config["initial"]) if config["initial"] is not None else None
+        trainer = Trainer(cfg, seed, config["weights_dir"], initial)
         if trainer.weights != config["weights"]:
             raise RuntimeError(f"the training worker's initial weights ({trainer.weights}) are not the driver's "
                                f"({config['weights']}): give every node the same emotion_fan weights file")
@@ -250,21 +255,23 @@ def train_worker(config: dict[str, Any]) -> None:
         trainer.model.train()
         ray_train.run_steps(trainer, cfg.steps, lambda step: trainer.train_step(clips, step),
                             log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, digest=config["digest"],
-                            rank=0, desc="train_emotion_classifier")
+                            rank=0, desc=config["name"])
 
 
 def fit(trainer: Trainer, clips: list[EmotionClip], storage: Path, ray_config: RayConfig, digest: str,
-        weights_dir: Path | str | None) -> dict[str, Any]:
-    """Run (or resume) the training of ``trainer`` (as built: step 0) on Ray Train, checkpoints in ``storage``;
-    returns the final state."""
+        weights_dir: Path | str | None, name: str = RUN_NAME,
+        initial: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Run (or resume) the training of ``trainer`` (as built: step 0, from ``initial`` weights when given) on Ray
+    Train, checkpoints in ``storage/name``; returns the final state."""
     import ray  # local: see train_worker
 
     with ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS)):
         return ray_train.fit(
             train_worker, {"cfg": trainer.cfg.model_dump(), "seed": trainer.seed, "weights": trainer.weights,
                            "weights_dir": str(Path(weights_dir).resolve()) if weights_dir else None,
-                           "clips": ray.put(clips)},
-            storage=storage, name=RUN_NAME, digest=digest, steps=trainer.cfg.steps, num_workers=1,
+                           "clips": ray.put(clips), "initial": ray.put(initial) if initial is not None else None,
+                           "name": name},
+            storage=storage, name=name, digest=digest, steps=trainer.cfg.steps, num_workers=1,
             threads_per_worker=SUPERVISOR_THREADS, ray=ray_config, use_gpu=False)
 
 
@@ -317,15 +324,37 @@ def load_emotion_classifier(path: Path | str, device: str | torch.device = "cpu"
     return model.eval()
 
 
+def pretrain_on_stills(cfg: EmotionClassifierConfig, seed: int, stills: Sequence[EmotionClip], storage: Path,
+                       ray_config: RayConfig, weights_dir: Path | str | None,
+                       metrics_path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+    """The pre-training phase: ``cfg.stills.pretrain_steps`` steps of the stage's recipe (its own lr schedule) on the
+    still clips alone, as Emotion-FAN's backbone learns faces on FER+ before its video set; the log goes to
+    ``pretrain_log.csv`` beside the metrics (a header only when there is no such phase). Returns its summary (with
+    the run's ``digest``) and final weights, or ``({}, None)`` without still clips or steps."""
+    if not stills or not cfg.stills.pretrain_steps:
+        write_csv_atomic([], metrics_path.with_name("pretrain_log.csv"), columns=["step", "total", "seconds_per_step"])
+        return {}, None
+    pre = Trainer(cfg.model_copy(update={"steps": cfg.stills.pretrain_steps}), seed, weights_dir)
+    digest = run_digest(seed, pre.cfg, pre.weights, stills)
+    pre.load_state_dict(fit(pre, list(stills), storage, ray_config, digest, weights_dir, name=PRETRAIN_RUN_NAME))
+    write_csv_atomic(pre.log, metrics_path.with_name("pretrain_log.csv"))
+    tail = max(1, len(pre.losses) // 10)
+    return ({"digest": digest, "still_clips": len(stills), "steps": pre.step,
+             "train_loss_first": round(float(np.mean(pre.losses[:tail])), 4),
+             "train_loss_last": round(float(np.mean(pre.losses[-tail:])), 4)}, pre.model.state_dict())
+
+
 def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table: Path | str, out_dir: Path | str,
                              metrics_path: Path | str, ray_config: RayConfig, weights_dir: Path | str | None = None,
-                             frame_size: int | None = None) -> dict:
-    """Stage ``train_emotion_classifier``: train (or resume) on MEAD's train split, save ``model.pt``, evaluate
-    on its test split.
+                             frame_size: int | None = None, stills: Sequence[EmotionClip] = ()) -> dict:
+    """Stage ``train_emotion_classifier``: train (or resume) on MEAD's train split and ``stills``, save ``model.pt``,
+    evaluate on MEAD's test split.
 
     ``ray_config``: where the training runs (params.yaml ``ray``). ``weights_dir``: where
     :func:`~eat.emotion.emotion_fan.load_emotion_fan` looks for the Emotion-FAN file. ``frame_size``: the
     resolution of the videos it will judge (:func:`read_face_crops`); None = the stored aligned frames.
+    ``stills``: still clips of other identities, trained on alone first (:func:`pretrain_on_stills`), then mixed
+    into the training clips (:mod:`eat.synth.stills`).
     Returns the metrics, with ``"timing"``.
     """
     start = time.perf_counter()
@@ -335,10 +364,13 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
     held = load_emotion_clips(test_table, cfg.input_size, frame_size)
     loaded = time.perf_counter()
 
-    trainer = Trainer(cfg, seed, weights_dir)
-    digest, storage = run_digest(seed, cfg, trainer.weights, train), out_dir / "ray"
-    resumed_at = ray_train.latest_checkpoint(storage / RUN_NAME, digest)[1]
-    state = fit(trainer, train, storage, ray_config, digest, weights_dir)
+    storage, mixed = out_dir / "ray", [*train, *stills]
+    with ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS)):   # one for both
+        pretraining, initial = pretrain_on_stills(cfg, seed, stills, storage, ray_config, weights_dir, metrics_path)
+        trainer = Trainer(cfg, seed, weights_dir, initial)
+        digest = run_digest(seed, cfg, {**trainer.weights, "pretraining": pretraining.get("digest")}, mixed)
+        resumed_at = ray_train.latest_checkpoint(storage / RUN_NAME, digest)[1]
+        state = fit(trainer, mixed, storage, ray_config, digest, weights_dir, initial=initial)
     trained = time.perf_counter()
     trainer.load_state_dict(state)
     save_emotion_classifier(trainer, out_dir / "model.pt")
@@ -356,6 +388,8 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "train_clips": len(train),
         "train_clips_by_emotion": {e: sum(c.label == i for c in train) for i, e in enumerate(EMOTIONS)},
+        "still_clips": len(stills),
+        "pretraining": {k: v for k, v in pretraining.items() if k != "digest"},
         "train_loss_first": round(float(np.mean(trainer.losses[:tail])), 4),
         "train_loss_last": round(float(np.mean(trainer.losses[-tail:])), 4),
         "train_accuracy": train_accuracy,

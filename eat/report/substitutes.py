@@ -74,9 +74,12 @@ def detect(results: RunResults) -> list[Flag]:
     if classifier and classifier.ok:
         weights = classifier.data.get("weights") or {}
         if not weights.get("pretrained", False) or weights.get("weights") == "scratch":
+            stills = classifier.data.get("still_clips") or 0
+            extra = (f" and {stills} still clips of synthetic identities (eat/synth/stills.py) in place of the FER+ "
+                     "faces of its pre-training") if stills else ""
             flags.append(Flag("emotion_fan", "Acc_emo from an Emotion-FAN trained from scratch on the run's MEAD "
-                              "train split, not the official fine-tuned weights", EMOTION,
-                              "Emotion-FAN trained from scratch"))
+                              f"train split{extra}, not the official fine-tuned weights", EMOTION,
+                              "Emotion-FAN trained from scratch" + (" with synthetic stills" if stills else "")))
     keys = _evaluated_keys(results)
     if "FD_emotion_fan" in keys and "FID" not in keys:
         flags.append(Flag("fd", "FD_emotion_fan: Fréchet distance in Emotion-FAN features instead of FID "
