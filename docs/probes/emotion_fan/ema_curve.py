@@ -49,6 +49,20 @@ def scores(model, clips, protocol_mask) -> dict:
     return out
 
 
+def probe_data(args: argparse.Namespace) -> tuple:
+    """From ``--params``, ``--set``, ``--seed`` and ``--pose-table``: the classifier's config, the seed, the training
+    and held-out clips as the stage loads them, and the mask of the held-out clips in the paper set."""
+    params = load_params(args.params)
+    cfg = params.emotion_classifier.model_copy(update={k: yaml.safe_load(v) for k, v in
+                                                       (s.split("=", 1) for s in args.set)})
+    seed = params.seed if args.seed is None else args.seed
+    train_table, test_table = emotion_tables(args.pose_table)
+    train = load_emotion_clips(train_table, cfg.input_size, params.signal.image_size)
+    held = load_emotion_clips(test_table, cfg.input_size, params.signal.image_size)
+    paper_uids = {c.uid for c in protocol_clips(test_table, held)}
+    return cfg, seed, train, held, np.array([c.uid in paper_uids for c in held])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
@@ -60,15 +74,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    params = load_params(args.params)
-    cfg = params.emotion_classifier.model_copy(update={k: yaml.safe_load(v) for k, v in
-                                                       (s.split("=", 1) for s in args.set)})
-    seed = params.seed if args.seed is None else args.seed
-    train_table, test_table = emotion_tables(args.pose_table)
-    train = load_emotion_clips(train_table, cfg.input_size, params.signal.image_size)
-    held = load_emotion_clips(test_table, cfg.input_size, params.signal.image_size)
-    paper_uids = {c.uid for c in protocol_clips(test_table, held)}
-    mask = np.array([c.uid in paper_uids for c in held])
+    cfg, seed, train, held, mask = probe_data(args)
     print(json.dumps({"seed": seed, "cfg": cfg.model_dump(), "decay": args.decay}), flush=True)
 
     trainer = Trainer(cfg, seed)

@@ -19,14 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from eat.config import load_params
-from eat.emotion.train import EmotionClip, Trainer, emotion_tables, load_emotion_clips, protocol_clips
+from eat.emotion.train import EmotionClip, Trainer
 from eat.io.reproducible import reproducible_torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ema_curve import scores  # noqa: E402  (the probe folder's scorer)
+from ema_curve import probe_data, scores  # noqa: E402  (the probe folder's data and scorer)
 
 
 def still_clips(paths: list[str]) -> list[EmotionClip]:
@@ -66,16 +64,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    params = load_params(args.params)
-    cfg = params.emotion_classifier.model_copy(update={k: yaml.safe_load(v) for k, v in
-                                                       (s.split("=", 1) for s in args.set)})
-    seed = params.seed if args.seed is None else args.seed
-    train_table, test_table = emotion_tables(args.pose_table)
-    train = load_emotion_clips(train_table, cfg.input_size, params.signal.image_size)
-    held = load_emotion_clips(test_table, cfg.input_size, params.signal.image_size)
+    cfg, seed, train, held, mask = probe_data(args)
     stills = still_clips(args.stills)
-    paper_uids = {c.uid for c in protocol_clips(test_table, held)}
-    mask = np.array([c.uid in paper_uids for c in held])
     print(json.dumps({"seed": seed, "cfg": cfg.model_dump(), "stills": len(stills), "mix": args.mix,
                       "pretrain_steps": args.pretrain_steps}), flush=True)
     torch.set_num_threads(args.threads)
