@@ -8,7 +8,7 @@ from pathlib import Path
 
 from eat import paths
 from eat.config import load_params
-from eat.emotion.train import train_emotion_classifier
+from eat.emotion.train import emotion_tables, train_emotion_classifier, training_ray
 from eat.synth.stills import still_clips
 from stages.cli import run_stage
 
@@ -25,9 +25,11 @@ def main() -> int:
 
     def body() -> None:
         params = load_params(args.params)
-        result = train_emotion_classifier(params.emotion_classifier, params.seed, args.pose_table, args.out,
-                                          args.metrics, params.ray, frame_size=params.signal.image_size,
-                                          stills=still_clips(params))
+        emotion_tables(args.pose_table)   # a missing or unusable table fails here, before the stills are rendered
+        with training_ray(params.ray):    # one local Ray renders the still clips and trains
+            result = train_emotion_classifier(params.emotion_classifier, params.seed, args.pose_table, args.out,
+                                              args.metrics, params.ray, frame_size=params.signal.image_size,
+                                              stills=still_clips(params))
         print(f"train_emotion_classifier: {result['steps']} steps in {result['timing']['train_seconds']} s "
               f"({result['weights']['weights']} weights), train loss {result['train_loss_first']} -> "
               f"{result['train_loss_last']}; held-out Acc_emo {result['acc_emo_ground_truth']} "

@@ -12,9 +12,11 @@ from pathlib import Path
 import cv2  # noqa: F401
 import pandas as pd
 import pytest
+import torch
 
 from eat.config import Params, deep_merge, parse_params, read_yaml
-from tests.processes import RayHead, start_ray_head
+from tests.processes import RAY_TRAIN_FAST_POLL, RayHead, start_ray_head
+from tests.supervision_fixture import write_supervision_fixture
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,35 @@ def ray_head() -> Iterator[RayHead]:
         yield head
     finally:
         head.stop()
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models: one intra-op thread is ~100× faster than two on a busy 2-core machine (``pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")`` in the modules of tiny models)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def supervision(tmp_path_factory) -> dict[str, Path]:
+    """The supervision networks' tiny fixture (tests/supervision_fixture.py), written once per test module:
+    ``root`` (a folder for the module's outputs), ``pose`` and ``audio`` (the pose-stage and audio-feature tables)."""
+    root = tmp_path_factory.mktemp("supervision")
+    pose, audio = write_supervision_fixture(root / "clips")
+    return {"root": root, "pose": pose, "audio": audio}
+
+
+@pytest.fixture(scope="module")
+def on_ray_head(ray_head: RayHead) -> Iterator[RayHead]:
+    """The trainings of a module attach to the session's Ray head (about a second) instead of each starting and
+    stopping a local Ray of its own, as the stages do with ``EAT_RAY_ADDRESS`` set."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**ray_head.env, **RAY_TRAIN_FAST_POLL}.items():
+            patch.setenv(name, value)
+        yield ray_head
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

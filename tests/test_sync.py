@@ -25,14 +25,7 @@ from eat.weights import WeightsError
 from metrics.sync import evaluate_offset, offset_distances
 from tests.conftest import REPO
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is ~100× faster than two on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(**change) -> SyncExpertConfig:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,12 @@ def train_worker(config: dict[str, Any]) -> None:
                             rank=0, desc=config["name"])
 
 
+def training_ray(ray_config: RayConfig) -> AbstractContextManager[None]:
+    """The Ray session the classifier trains in (``ray.workers`` CPUs, at least its threads). The stage opens it
+    around the rendering of the still clips as well, so that one local Ray serves both."""
+    return ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS))
+
+
 def fit(trainer: Trainer, clips: list[EmotionClip], storage: Path, ray_config: RayConfig, digest: str,
         weights_dir: Path | str | None, name: str = RUN_NAME,
         initial: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
@@ -265,7 +272,7 @@ def fit(trainer: Trainer, clips: list[EmotionClip], storage: Path, ray_config: R
     Train, checkpoints in ``storage/name``; returns the final state."""
     import ray  # local: see train_worker
 
-    with ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS)):
+    with training_ray(ray_config):
         return ray_train.fit(
             train_worker, {"cfg": trainer.cfg.model_dump(), "seed": trainer.seed, "weights": trainer.weights,
                            "weights_dir": str(Path(weights_dir).resolve()) if weights_dir else None,
@@ -365,7 +372,7 @@ def train_emotion_classifier(cfg: EmotionClassifierConfig, seed: int, pose_table
     loaded = time.perf_counter()
 
     storage, mixed = out_dir / "ray", [*train, *stills]
-    with ray_session(ray_config.address, num_cpus=max(ray_config.workers, SUPERVISOR_THREADS)):   # one for both
+    with training_ray(ray_config):   # one for both phases (and the stage's rendering of the still clips)
         pretraining, initial = pretrain_on_stills(cfg, seed, stills, storage, ray_config, weights_dir, metrics_path)
         trainer = Trainer(cfg, seed, weights_dir, initial)
         digest = run_digest(seed, cfg, {**trainer.weights, "pretraining": pretraining.get("digest")}, mixed)

@@ -1,0 +1,160 @@
+"""The lip-sync expert on the supervision fixture (tests/supervision_fixture.py): it trains on Ray Train to the very
+weights of the plain single-process loop it had before it, writes a model, metrics and a training log, resumes after a
+kill to the weights of an uninterrupted run, drops checkpoints of other parameters, and its evaluation recovers
+injected audio shifts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eat.config import (
+    SyncExpertConfig,
+)
+from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
+from eat.sync import train as sync_train
+from eat.sync.train import (
+    LABEL,
+    SyncClip,
+    batch_loss,
+    evaluate_sync,
+    load_sync_clips,
+    load_sync_expert,
+    min_train_frames,
+    shifted,
+    sync_table,
+    train_sync_expert,
+    usable,
+)
+from eat.sync.wav2lip_expert import SyncExpert
+from metrics.sync import evaluate_offset
+from tests.processes import in_fresh_process
+from tests.supervision_fixture import (
+    CLIPS,
+    N_MELS,
+    RAY,
+    SIZE,
+    checkpoints,
+    drop_newest_checkpoint,
+    log_losses,
+    same_weights,
+    sync_cfg,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _plain_sync_loop(cfg: SyncExpertConfig, clips: list[SyncClip], seed: int) -> SyncExpert:
+    """The expected weights: the single-process loop the stage ran before Ray Train (seed, expert, Adam, then
+    Adam steps on batches of (seed, step) on the supervisors' threads with deterministic algorithms), here."""
+    torch.manual_seed(seed)
+    model = SyncExpert(cfg, clips[0].mel.shape[1])
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model.train()
+    with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
+        for step in range(cfg.steps):
+            loss = batch_loss(model, clips, cfg, seed, step)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return model
+
+
+def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(supervision, on_ray_head):
+    cfg, root = sync_cfg(), supervision["root"]
+    out, metrics = root / "sync_whole", root / "sw" / "m.json"
+    whole = in_fresh_process(train_sync_expert, cfg, 0, supervision["pose"], supervision["audio"], out, metrics, RAY)
+    saved = json.loads(metrics.read_text())
+    assert saved["model"] == LABEL and saved["steps"] == 6 and saved["resumed_at_step"] == 0
+    assert saved["train_clips"] == 7 and saved["train_clips_by_dataset"] == {"LRW": 1, "MEAD": 6}
+    assert np.isfinite([saved["train_loss_first"], saved["train_loss_last"]]).all()
+    held = saved["heldout"]
+    assert held["clips"] == 4 and held["trials"] == 4 * 11 and 0 <= held["offset_recovery_rate"] <= 1
+    assert metrics.with_name("timing.json").is_file() and "timing" in whole
+    log = log_losses(metrics)
+    assert log.step.tolist() == [2, 4, 6] and np.isfinite(log.total).all()
+
+    table = sync_table(supervision["pose"], supervision["audio"])
+    clips, _ = usable(load_sync_clips(table[table.split == "train"], cfg.face_size), min_train_frames(cfg))
+    first = load_sync_expert(out / "model.pt")
+    assert same_weights(first, _plain_sync_loop(cfg, clips, 0)), "Ray Train changed the expert's weights"
+
+    # Killed after its step-4 checkpoint, before the last one: the rerun resumes from step 4.
+    assert drop_newest_checkpoint(out / "ray" / sync_train.RUN_NAME) == 4
+    resumed = in_fresh_process(train_sync_expert, cfg, 0, supervision["pose"], supervision["audio"], out, metrics, RAY)
+    assert resumed["resumed_at_step"] == 4
+    assert same_weights(first, load_sync_expert(out / "model.pt"))
+    again = json.loads(metrics.read_text())
+    assert {**again, "resumed_at_step": 0} == saved, "resumed metrics differ from the uninterrupted run's"
+    assert log_losses(metrics).equals(log)
+
+
+def test_checkpoints_for_other_parameters_are_dropped(supervision, on_ray_head):
+    root = supervision["root"]
+    out, run = root / "sync_other", root / "sync_other" / "ray" / sync_train.RUN_NAME
+    in_fresh_process(train_sync_expert, sync_cfg(steps=2), 0, supervision["pose"], supervision["audio"], out,
+                     root / "so" / "m.json", RAY)
+    before = checkpoints(run)
+    result = in_fresh_process(train_sync_expert, sync_cfg(lr=5e-4, steps=2), 0, supervision["pose"],
+                              supervision["audio"], out, root / "so" / "m.json", RAY)
+    assert result["resumed_at_step"] == 0 and result["steps"] == 2
+    assert before and not before & checkpoints(run)
+
+
+def _perfect_embedder(clip: SyncClip) -> tuple[np.ndarray, np.ndarray]:
+    """Window embeddings that know the fixture: mouth darkness per frame vs mel energy per frame, z-scored,
+    5-frame windows. In sync they are (nearly) equal; displaced, they differ."""
+    mouth = 255 - clip.frames[:, 20:28, 8:24].astype(np.float64).mean(axis=(1, 2, 3))
+    energy = clip.mel[:, :20].astype(np.float64).mean(axis=1)
+
+    def windows(x: np.ndarray) -> np.ndarray:
+        z = (x - x.mean()) / x.std()
+        return np.lib.stride_tricks.sliding_window_view(z, 5)
+
+    return windows(mouth), windows(energy)
+
+
+def test_sync_evaluation_recovers_every_injected_shift_with_a_perfect_embedding(supervision):
+    clips = load_sync_clips(sync_table(supervision["pose"], supervision["audio"]), SIZE)
+    result = evaluate_sync(clips, _perfect_embedder)
+    assert result["clips"] == len(CLIPS) and result["skipped"] == []
+    assert result["offset_recovery_rate"] == 1.0 and result["clips_with_every_shift_recovered"] == 1.0
+    assert set(result["offset_recovery_by_dataset"]) == {"LRW", "MEAD"}
+    assert result["confidence_in_sync"] > 2 * result["confidence_shuffled"]
+    assert result["min_dist_in_sync"] < result["min_dist_shuffled"]
+
+
+def test_trained_expert_recovers_injected_shifts_on_the_fixture(supervision, on_ray_head):
+    # 400 steps of a width-4 expert (~8 s quiet, InfoNCE) learn the fixture's mouth-loudness link well enough for the
+    # ±15-frame search to find every injected shift of −5…5 on held-out clips; the untrained one finds none.
+    cfg, root = sync_cfg(base_channels=4, steps=400, batch_size=16, lr=1e-3, checkpoint_every=400,
+                          log_every=100), supervision["root"]
+    result = in_fresh_process(train_sync_expert, cfg, 0, supervision["pose"], supervision["audio"], root / "sync_long",
+                              root / "sl" / "m.json", RAY)
+    held = result["heldout"]
+    assert result["train_loss_last"] < 0.75 * result["train_loss_first"]
+    assert held["offset_recovery_rate"] >= 0.9 > result["heldout_at_step_0"]["offset_recovery_rate"]
+    assert held["confidence_in_sync"] > 2 * held["confidence_shuffled"]
+    assert held["pair_accuracy"] > 0.7
+
+
+def test_shifted_audio_leads_the_video_by_k():
+    # Distinct random embeddings per window, the same for video and audio: the clip in sync. After shifting by
+    # k, video window i sits beside audio window i + k of the original, and the offset search must say k.
+    emb = np.random.default_rng(0).standard_normal((30, 8))
+    for k in (-4, 0, 3):
+        v, a = shifted(emb, emb, k)
+        assert len(v) == len(a) == 30 - abs(k)
+        j = np.arange(len(v)) + max(0, -k)
+        assert np.array_equal(v, emb[j]) and np.array_equal(a, emb[j + k])
+        assert evaluate_offset(v, a, vshift=10).offset == k
+
+
+def test_short_held_out_clips_are_skipped_not_scored():
+    rng = np.random.default_rng(0)
+    short = SyncClip("LRW__short", "LRW", np.zeros((12, SIZE, SIZE, 3), np.uint8), rng.random((12, N_MELS)))
+    result = evaluate_sync([short], lambda c: (np.ones((8, 3)), np.ones((8, 3))))
+    assert result["clips"] == 0 and result["skipped"][0].startswith("LRW__short: 12 frames")
