@@ -37,13 +37,16 @@ endif
 	@$(BIN)/python -m eat.where
 
 # pytest-xdist: TEST_WORKERS processes, a test file per worker at a time (its module fixtures built once), the
-# slow end-to-end tests dealt out first (tests/conftest.py); TEST_WORKERS=0 runs the suite in this process.
+# slow end-to-end tests dealt out first (tests/conftest.py; --no-loadscope-reorder keeps that order, where xdist would
+# deal the files with the most tests first and the one-test end-to-end file last); TEST_WORKERS=0 runs the suite in
+# this process.
 TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(XDIST)
 
 test-fast: $(STAMP)   # the inner loop: every test but the slow end-to-end ones (marked slow, > 60 s each)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 # `make bench` runs every benchmark; `make bench latent` (or synth, preprocess, audio_features, generate) one of them
 BENCHES := synth preprocess audio_features latent generate
