@@ -1,7 +1,7 @@
 """Files the pipeline writes are the same bytes on every x86-64 CPU (docs/determinism.md).
 
 Known answers: a fixed clip's H.264 video and AAC audio, as written by :mod:`eat.io.media`. The audio digests were
-taken on an AVX512-BF16 AMD EPYC, the video's on an AMX Intel Xeon (after its YUV conversion moved to OpenCV); the
+taken on an AVX512-BF16 AMD EPYC, the video's there too (since x264's macroblock tree is off); the
 same digests on any other CPU kind (AVX2-only AMD, AMX Intel, AVX512-BF16 AMD) show that nothing in the encoding
 depends on the CPU's SIMD. A change of the bundled ffmpeg (imageio-ffmpeg's pin in
 constraints.txt) may change them: then take the new digests and say so.
@@ -15,9 +15,15 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+from eat.config import load_params
 from eat.io import media
 from eat.io.media import PORTABLE, rgb_to_i420, write_audio, write_video
+from eat.machine import cpu_kind
+from eat.synth.clip import render_clip
+from eat.synth.generate import plan_clips
+from tests.conftest import REPO
 
 
 def _md5(path) -> str:
@@ -36,7 +42,7 @@ def test_video_and_audio_bytes_are_the_known_answers(tmp_path):
     write_audio(tmp_path / "a.m4a", samples, 16000)
     write_audio(tmp_path / "b.m4a", np.repeat(samples, 3), 48000)
     assert PORTABLE == ["-cpuflags", "0"]
-    assert _md5(tmp_path / "v.mp4") == "6e24323baead0cc30e3f579956d0b8ac"
+    assert _md5(tmp_path / "v.mp4") == "05e90966b4ab14b786afeb6982653caf"
     assert _md5(tmp_path / "a.m4a") == "5273168f287ff4c8e1c1d4e2e578e48c"
     assert _md5(tmp_path / "b.m4a") == "0e9ef983284d23720c1c895835b430c1"
 
@@ -67,12 +73,38 @@ def test_rgb_to_yuv420_is_the_integer_reference_on_this_cpu_and_without_opencvs_
     assert baseline.stdout.strip() == hashlib.md5(_i420_reference(frames[0])).hexdigest()
 
 
-def test_x264_gets_the_same_instruction_sets_on_every_supported_cpu(monkeypatch):
-    # libx264 detects the CPU itself (ffmpeg's -cpuflags does not reach it), and its AVX512 code writes other bytes
-    # than its AVX2 code for some clips: the pin makes an AVX512 or AMX machine encode as an AVX2-only one does.
+def test_x264_gets_the_same_instruction_sets_and_no_macroblock_tree_on_every_cpu(monkeypatch):
+    # libx264 detects the CPU itself (ffmpeg's -cpuflags does not reach it): the pin makes an AVX512 or AMX machine
+    # run the code an AVX2-only one runs; mbtree=0 on every CPU, pinned or not.
     for kind in ("AVX2", "AVX512", "AVX512-BF16", "AMX"):
         monkeypatch.setattr(media, "cpu_kind", lambda kind=kind: kind)
         args = media.x264_args("medium", 18, "yuv420p")
-        assert args[args.index("-x264-params") + 1] == f"asm={media.X264_CPU}" and "AVX512" not in media.X264_CPU
+        assert args[args.index("-x264-params") + 1] == f"asm={media.X264_CPU}:mbtree=0"
+    assert "AVX512" not in media.X264_CPU
     monkeypatch.setattr(media, "cpu_kind", lambda: "other")       # no AVX2: x264 must not be told to use it
-    assert "-x264-params" not in media.x264_args("medium", 18, "yuv420p")
+    args = media.x264_args("medium", 18, "yuv420p")
+    assert args[args.index("-x264-params") + 1] == "mbtree=0"
+
+
+def _h264(frames: np.ndarray, x264_params: str) -> str:
+    """MD5 of the H.264 stream of ``frames`` at the synth stage's settings (veryfast, crf 18) with ``x264_params``."""
+    h, w = frames.shape[1:3]
+    cmd = [media.ffmpeg_exe(), "-v", "error", *PORTABLE, "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+           "-r", "25", "-i", "pipe:0", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+           "-threads", "1", "-x264-params", x264_params, "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "h264",
+           "pipe:1"]
+    return hashlib.md5(subprocess.run(cmd, input=frames.tobytes(), capture_output=True, check=True).stdout).hexdigest()
+
+
+@pytest.mark.skipif(cpu_kind() not in {"AVX512", "AVX512-BF16", "AMX"}, reason="needs x264's AVX512 code")
+def test_x264s_avx512_and_avx2_code_write_the_same_bytes_without_the_macroblock_tree():
+    # The first MEAD clip of the default plan is one whose bytes the tree's float division makes differ between the
+    # two code paths (an rcpps estimate in the AVX2 code, an exact division in the AVX512 code); an AMD and an Intel
+    # CPU can differ the same way under the pinned AVX2 sets. Without the tree both paths agree.
+    params = load_params(REPO / "params.yaml")
+    spec = next(s for s in plan_clips(params) if s.dataset == "MEAD")
+    frames = np.stack(render_clip(spec, params.seed).frames)
+    avx2 = f"asm={media.X264_CPU}"
+    assert _h264(frames, "mbtree=1") != _h264(frames, f"{avx2}:mbtree=1"), (
+        f"{spec.clip_id} no longer tells the two code paths apart: pick a clip that does")
+    assert _h264(frames, media.X264_OPTIONS) == _h264(frames, f"{avx2}:{media.X264_OPTIONS}")

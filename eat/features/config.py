@@ -18,7 +18,7 @@ from eat.config import (
     RayConfig,
     SignalConfig,
     SpeechRecognizerConfig,
-    _format_errors,
+    format_errors,
     read_yaml,
     speech_step_errors,
 )
@@ -58,4 +58,4 @@ def load_feature_params(path: Path | str = "params.yaml") -> FeatureParams:
     try:
         return FeatureParams.model_validate(read_yaml(path))
     except ValidationError as err:
-        raise ConfigError(_format_errors(path, err)) from None
+        raise ConfigError(format_errors(path, err)) from None

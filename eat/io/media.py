@@ -42,18 +42,27 @@ _BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bite
 PORTABLE = ["-cpuflags", "0"]
 
 X264_CPU = "MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2,AVX,LZCNT,BMI1,BMI2,FMA3,AVX2"
-"""The instruction sets libx264 may use, the same on every machine: its AVX512 code gives other bytes than its
-AVX2 code for some clips (measured: 4 of 53 synthetic clips at preset medium, 8 of 53 at veryfast;
-docs/probes/cross_machine/x264_cpu_masks.py), so an AVX512 and an AVX2-only machine would write different videos.
-Every CPU kind this project runs on (AVX2, AVX512, AMX) has these sets, and x264 is as fast with them."""
+"""The instruction sets libx264 may use, the same on every machine that has them (AVX2, AVX512 and AMX kinds; x264
+is as fast with them). With :data:`X264_OPTIONS` its AVX512 and AVX2 code write the same bytes anyway; the pin keeps
+any other difference between its code paths out of the data."""
+
+X264_OPTIONS = "mbtree=0"
+"""No macroblock tree. x264's lookahead propagates costs in its one float SIMD routine (``mbtree_propagate_cost``):
+the SSE2 … AVX2 versions divide by an ``rcpps`` estimate, whose low bits each CPU vendor rounds its own way, the
+AVX512 version divides exactly. With the tree, an AVX512 and an AVX2-only machine wrote other bytes for 4-10 of 53
+synthetic clips, and with the AVX2 sets pinned an AMD and an Intel machine still did (data/synth of 745c5b6: 255
+bytes apart; ``rcpps`` is the one instruction on x264's path whose result is the vendor's own). Without it, x264's
+AVX512 and AVX2 code write the same bytes for all 53 clips at the synth, normalise and crop_align settings
+(docs/probes/cross_machine/x264_masks_sweep_avx512bf16_mbtree0.txt; docs/determinism.md)."""
 
 
 def x264_args(preset: str, crf: int, pix_fmt: str) -> list[str]:
-    """ffmpeg output options of every H.264 file the project writes: one thread and :data:`X264_CPU`, so the bytes
-    depend on neither the core count nor the CPU kind. A CPU without AVX2 (``cpu_kind`` "other") keeps x264's own
-    choice: its videos may differ from the committed run's by a few bytes."""
-    pinned = ["-x264-params", f"asm={X264_CPU}"] if cpu_kind() in {"AVX2", "AVX512", "AVX512-BF16", "AMX"} else []
-    return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pix_fmt, "-threads", "1", *pinned]
+    """ffmpeg output options of every H.264 file the project writes: one thread, :data:`X264_OPTIONS` and
+    :data:`X264_CPU`, so the bytes depend on neither the core count nor the CPU kind. A CPU without AVX2
+    (``cpu_kind`` "other") keeps x264's own choice of instruction sets."""
+    pinned = [f"asm={X264_CPU}"] if cpu_kind() in {"AVX2", "AVX512", "AVX512-BF16", "AMX"} else []
+    return ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pix_fmt, "-threads", "1",
+            "-x264-params", ":".join([*pinned, X264_OPTIONS])]
 
 
 def ffmpeg_exe() -> str:

@@ -65,8 +65,10 @@ def still_identity_names(count: int) -> list[str]:
     return [f"{'W' if k % 2 else 'M'}S{k:04d}" for k in range(count)]
 
 
-def _still(ident: Identity, emotion: str, level: int, rng: np.random.Generator, s: StillSettings) -> np.ndarray:
-    """One still (input_size, input_size, 3) uint8 RGB of ``ident`` at ``emotion`` / ``level``."""
+def _still(ident: Identity, emotion: str, level: int, rng: np.random.Generator, s: StillSettings,
+           backdrop: np.ndarray) -> np.ndarray:
+    """One still (input_size, input_size, 3) uint8 RGB of ``ident`` at ``emotion`` / ``level``, drawn on the
+    identity's ``backdrop`` (:func:`~eat.synth.render.background`; drawing copies it)."""
     level_scale = fm.LEVEL_SCALE[level] if emotion != "neutral" else 0.0
     aus = fm.emotion_action_units(emotion, level)
     cam = fm.Camera(focal=s.face_half_width_px * 600.0 / REFERENCE_HALF_WIDTH_MM, cx=s.width / 2, cy=s.height / 2)
@@ -87,7 +89,7 @@ def _still(ident: Identity, emotion: str, level: int, rng: np.random.Generator, 
     pts = fm.apply_action_units(rest, dict(aus, AU43=max(aus.get("AU43", 0.0), blink)), ident.shape)
     pts = fm.apply_viseme(pts, min(1.2, aperture + jaw_bias), width, rounding, ident.shape)
     xy, _ = fm.project(np.concatenate([pts, cranium]), pose, cam)
-    frame = render.draw_face(render.background(ident.appearance, s.width, s.height), xy[:fm.N_LANDMARKS],
+    frame = render.draw_face(backdrop, xy[:fm.N_LANDMARKS],
                              xy[fm.N_LANDMARKS:], ident.appearance, float(pose[0]), teeth_visible=0.8)
     aligned = cv2.resize(crop(frame, box, s.crop_size), (s.image_size, s.image_size), interpolation=cv2.INTER_AREA)
     return judged_face_crops(aligned[None], s.input_size)[0]
@@ -97,10 +99,11 @@ def identity_still_clips(name: str, s: StillSettings) -> list[EmotionClip]:
     """The 8 still clips of identity ``name``, one per emotion in EMOTIONS order (neutral at level 1, as MEAD)."""
     ident = make_identity(s.seed, name, female=name.startswith("W"), centred=False)
     rng = stable_rng(s.seed, "still", name)
+    backdrop = render.background(ident.appearance, s.width, s.height)   # two thirds of a still's time: drawn once
     clips = []
     for label, emotion in enumerate(EMOTIONS):
         level = 1 if emotion == "neutral" else int(rng.choice(s.levels))
-        frames = np.stack([_still(ident, emotion, level, rng, s) for _ in range(s.frames)])
+        frames = np.stack([_still(ident, emotion, level, rng, s, backdrop) for _ in range(s.frames)])
         clips.append(EmotionClip(f"still__{name}__{emotion}__level_{level}", label, frames))
     return clips
 

@@ -8,6 +8,9 @@ one MD5 per (clip, setting, mask), then how many clips differ between the masks.
 a checkout with data:
 
     .venv/bin/python docs/probes/cross_machine/x264_cpu_masks.py --every 40 --masks "auto (this CPU),AVX2-only CPU"
+
+``--x264-params mbtree=0`` adds options to every encode (here: without the macroblock tree, the one float SIMD
+routine of x264's analysis, whose AVX2 code divides by ``rcpps``, an estimate AMD and Intel round differently).
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ SETTINGS = {   # name: (preset, crf, pix_fmt), as the stages write
 }
 
 
-def encode(frames, preset: str, crf: int, pix_fmt: str, mask: str | None, out: Path) -> str:
+def encode(frames, preset: str, crf: int, pix_fmt: str, mask: str | None, out: Path, extra: str = "") -> str:
     h, w = frames.shape[1:3]
+    x264_params = ":".join(p for p in (f"asm={mask}" if mask else "", extra) if p)
     cmd = [ffmpeg_exe(), "-v", "error", "-y", *PORTABLE, "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
            "-r", "25", "-i", "pipe:0", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pix_fmt,
-           "-threads", "1", *(["-x264-params", f"asm={mask}"] if mask else []),
+           "-threads", "1", *(["-x264-params", x264_params] if x264_params else []),
            "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", "-f", "mp4", str(out)]
     subprocess.run(cmd, input=frames.tobytes(), check=True)
     return hashlib.md5(out.read_bytes()).hexdigest()[:10]
@@ -56,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=40, help="take every N-th clip of each dataset")
     parser.add_argument("--masks", default=",".join(MASKS), help="comma-separated names of MASKS to compare")
+    parser.add_argument("--x264-params", default="", help="more x264 options for every encode, e.g. mbtree=0")
     args = parser.parse_args()
     masks = {name: MASKS[name] for name in args.masks.split(",")}
     differ = {setting: 0 for setting in SETTINGS}
@@ -64,11 +69,11 @@ def main() -> None:
         for clip in clips:
             frames = read_frames(clip)
             for setting, (preset, crf, pix_fmt) in SETTINGS.items():
-                digests = {name: encode(frames, preset, crf, pix_fmt, mask, Path(tmp) / "v.mp4")
+                digests = {name: encode(frames, preset, crf, pix_fmt, mask, Path(tmp) / "v.mp4", args.x264_params)
                            for name, mask in masks.items()}
                 differ[setting] += len(set(digests.values())) > 1
-                print(f"{clip.relative_to('data/synth')}  {setting}  " + "  ".join(f"{k}: {v}" for k, v in digests.items()),
-                      flush=True)
+                shown = "  ".join(f"{k}: {v}" for k, v in digests.items())
+                print(f"{clip.relative_to('data/synth')}  {setting}  {shown}", flush=True)
     for setting, n in differ.items():
         print(f"{setting}: {n} of {len(clips)} clips differ between {' / '.join(masks)}")
 

@@ -24,9 +24,11 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--identities", type=int, default=400)
     parser.add_argument("--first", type=int, default=0, help="index of the first identity (to render in parts)")
+    parser.add_argument("--seed", type=int, default=None, help="params' seed unless given (the stage renders at it)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    settings = StillSettings.of(load_params(args.params))
+    params = load_params(args.params)
+    settings = StillSettings.of(params if args.seed is None else params.model_copy(update={"seed": args.seed}))
     start = time.perf_counter()
     names = still_identity_names(args.first + args.identities)[args.first:]
     clips = [(k, clip) for k, name in enumerate(names, start=args.first)
