@@ -87,12 +87,13 @@ def test_x264_gets_the_same_instruction_sets_and_no_macroblock_tree_on_every_cpu
 
 
 def _h264(frames: np.ndarray, x264_params: str) -> str:
-    """MD5 of the H.264 stream of ``frames`` at the synth stage's settings (veryfast, crf 18) with ``x264_params``."""
+    """MD5 of the H.264 stream of ``frames`` encoded with the project's :func:`~eat.io.media.x264_args` at the synth
+    stage's settings (veryfast, crf 18), its ``-x264-params`` replaced by ``x264_params``."""
     h, w = frames.shape[1:3]
+    args = media.x264_args("veryfast", 18, "yuv420p")
+    args[args.index("-x264-params") + 1] = x264_params
     cmd = [media.ffmpeg_exe(), "-v", "error", *PORTABLE, "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-           "-r", "25", "-i", "pipe:0", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
-           "-threads", "1", "-x264-params", x264_params, "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "h264",
-           "pipe:1"]
+           "-r", "25", "-i", "pipe:0", *args, "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "h264", "pipe:1"]
     return hashlib.md5(subprocess.run(cmd, input=frames.tobytes(), capture_output=True, check=True).stdout).hexdigest()
 
 
