@@ -1,6 +1,6 @@
-"""The tiny generated fixture A2ET's supervision networks train on in tests/test_sync_expert_training.py,
-tests/test_emotion_classifier_training.py and tests/test_supervision_stages.py (the ``supervision`` fixture of
-tests/conftest.py), and the small configs and checks those tests share.
+"""The tiny generated fixture A2ET's supervision networks train on in tests/test_sync_expert_training.py and
+tests/test_emotion_classifier_training.py (the ``supervision`` fixture of tests/conftest.py), and the small configs
+and checks those tests share.
 
 The fixture (:func:`write_supervision_fixture`): 32² clips whose dark "mouth" opens with a random per-frame
 loudness that also drives the mel energy (so sync is learnable, and a hand-built embedding is perfect), and

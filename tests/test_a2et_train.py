@@ -1,6 +1,8 @@
 """A2ET pretraining (eat/a2et): window assembly at clip edges, the PCA → E → K path, the drawn pose image, and
-the ``train_a2et`` stage on a tiny fixture — both phases run, write their outputs, and a killed run resumes to the
-same weights as an uninterrupted one."""
+the ``train_a2et`` stage on a tiny fixture: the latent phase writes its outputs, and a killed run resumes to the
+same weights as an uninterrupted one. The full phase, its held-out scores and log, run in the end-to-end test of the
+whole DAG (tests/test_pipeline_e2e.py); checkpoints of other parameters are dropped in the shared Ray Train loop
+(tests/test_sync_expert_training.py)."""
 
 from __future__ import annotations
 
@@ -117,8 +119,8 @@ def _run(args: list[str], ray_env: dict[str, str]) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.mark.slow(seconds=170)
-def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_inputs, ray_head):
+@pytest.mark.slow(seconds=100)
+def test_latent_phase_trains_and_a_killed_run_resumes_to_the_same_weights(stage_inputs, ray_head):
     ray_env = ray_head.env          # every run attaches to the session's Ray head; the killed one must leave it fit
     _run(_stage(stage_inputs, "latent", "whole"), ray_env)
     whole = stage_inputs["root"] / "whole"
@@ -131,17 +133,6 @@ def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_in
     video = whole / "reports" / "heldout_example.mp4"
     info = probe_media(video)
     assert info.has_video and info.has_audio and info.n_frames == FRAMES and info.width == 2 * 2 * 32
-
-    full = _run(_stage(stage_inputs, "full", "full", init=whole / "model" / "model.pt"), ray_env)
-    assert "train_a2et@full" in full
-    full_log = pd.read_csv(stage_inputs["root"] / "full" / "reports" / "train_log.csv")
-    assert {"sync", "face_l1", "perceptual", "pca", "latent"} <= set(full_log.columns)
-    held = json.loads((stage_inputs["root"] / "full" / "reports" / "metrics.json").read_text())["heldout"]
-    for key in ("pe_mse", "Sync_generated", "Sync_generated_shuffled", "Sync_static", "Sync_pose_only",
-                "Sync_ground_truth"):
-        assert held[key] is not None, key
-    for video in ("generated", "pose_only", "static"):     # no face is found on the fixture's 32² blobs: null
-        assert {f"PSNR_{video}", f"SSIM_{video}", f"M-LMD_{video}", f"face_frames_{video}"} <= set(held)
 
     killed = stage_inputs["root"] / "killed"
     proc = subprocess.Popen(_stage(stage_inputs, "latent", "killed"), cwd=REPO, env=_env(ray_env),
@@ -162,14 +153,3 @@ def test_both_phases_train_and_a_killed_run_resumes_to_the_same_weights(stage_in
     b = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
-    # Other parameters: the old checkpoints (another digest) are pruned and training starts over, although Ray
-    # Train's own run record still names them.
-    changed = read_yaml(stage_inputs["params"])
-    changed["seed"] += 1
-    write_yaml_atomic(stage_inputs["root"] / "other.yaml", changed)
-    rerun = _stage(stage_inputs, "latent", "killed")
-    rerun[rerun.index(str(stage_inputs["params"]))] = str(stage_inputs["root"] / "other.yaml")
-    out = _run(rerun, ray_env)
-    assert "resuming from" not in out
-    c = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
-    assert not all(torch.equal(a[k], c[k]) for k in a)

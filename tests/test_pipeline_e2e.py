@@ -80,6 +80,17 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
     pca = json.loads((repo / "reports" / "pca" / "metrics.json").read_text())
     assert pca["components"] == params.latent.pca_components
 
+    # The supervisors' stages train for the profile's steps and write their model, metrics, per-step log and Ray
+    # Train checkpoints (the lip-sync expert and Emotion-FAN also their timing).
+    for name, cfg in (("speech_recognizer", params.speech_recognizer), ("sync_expert", params.sync_expert),
+                      ("emotion_classifier", params.emotion_classifier)):
+        reports = repo / "reports" / name
+        assert json.loads((reports / "metrics.json").read_text())["steps"] == cfg.steps, name
+        assert (reports / "train_log.csv").is_file(), name
+        assert name == "speech_recognizer" or (reports / "timing.json").is_file(), name
+        assert (repo / "models" / name / "model.pt").is_file(), name
+        assert list((repo / "models" / name / "ray").glob("*/checkpoint_*/state.pt")), name
+
     # A2ET pretrains in both phases; the full phase scores generated held-out videos beside its baselines, the
     # latent phase (no rendering loss) its pose/expression error.
     for phase, score in (("latent", "pe_mse"), ("full", "Sync_generated")):
@@ -87,6 +98,13 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
         assert metrics["steps"] == getattr(params.a2et_train, phase).steps and metrics["heldout"]["clips"] > 0
         assert metrics["heldout"][score] is not None
         assert (repo / "reports" / "a2et" / phase / "heldout_example.mp4").stat().st_size > 1000
+    full_log = pd.read_csv(repo / "reports" / "a2et" / "full" / "train_log.csv")
+    assert {"sync", "face_l1", "perceptual", "pca", "latent"} <= set(full_log.columns)
+    held = metrics["heldout"]
+    for key in ("pe_mse", "Sync_generated_shuffled", "Sync_static", "Sync_pose_only", "Sync_ground_truth"):
+        assert held[key] is not None, key
+    for video in ("generated", "pose_only", "static"):     # None where no face is found in the micro profile's 32²
+        assert {f"PSNR_{video}", f"SSIM_{video}", f"M-LMD_{video}", f"face_frames_{video}"} <= set(held)
 
     # Adaptation trains the profile's variants; evaluation scores every model; the report is built from them.
     for variant in params.adaptation_runs:

@@ -109,12 +109,15 @@ def test_training_decreases_the_loss_on_two_data_parallel_workers(clips, tmp_pat
     assert metrics["train_loss"] < 0.7 * metrics["train_loss_first"], metrics
 
 
-def test_resumed_training_equals_uninterrupted(clips, tmp_path, ray_head):
+def test_stage_writes_a_labelled_model_and_resumes_to_the_uninterrupted_bytes(clips, tmp_path, ray_head):
     # Ray keeps the last two checkpoints: those of steps 6 and 12. Removing the last one and the model leaves the
     # folder as a run killed between them left it; the re-run must resume at 6 and end with the same bytes.
     params = tiny_params(steps=12, checkpoint_every=6)
     straight = _train(clips, params, tmp_path, ray_head)
+    assert straight["substitute"] is True and straight["backend"] == "ctc"      # labelled as the stage's substitute
+    assert straight["train_clips"] == 8 and straight["heldout_clips"] == 2 and 0 <= straight["heldout_cer"]
     model = tmp_path / "rec" / "model.pt"
+    assert CTCBackend.open(model).logits(np.zeros(640 * 5, np.float32)).shape == (10, 29)
     uninterrupted, log = model.read_bytes(), (tmp_path / "train_log.csv").read_text()
     checkpoints = sorted((tmp_path / "rec" / "ray" / "recognizer").glob("checkpoint_*/state.pt"),
                          key=lambda p: torch.load(p, weights_only=True)["step"])
@@ -128,11 +131,3 @@ def test_resumed_training_equals_uninterrupted(clips, tmp_path, ray_head):
     assert pd.read_csv(tmp_path / "train_log.csv").drop(columns="seconds_per_step").equals(
         pd.read_csv(io.StringIO(log)).drop(columns="seconds_per_step"))
     assert {**resumed, "resumed_at_step": 0, "seconds": None} == {**straight, "seconds": None}
-
-
-def test_stage_writes_model_and_labelled_metrics(clips, tmp_path, ray_head):
-    metrics = _train(clips, tiny_params(steps=8), tmp_path, ray_head)
-    assert metrics["substitute"] is True and metrics["backend"] == "ctc"
-    assert metrics["train_clips"] == 8 and metrics["heldout_clips"] == 2 and 0 <= metrics["heldout_cer"]
-    backend = CTCBackend.open(tmp_path / "rec" / "model.pt")
-    assert backend.logits(np.zeros(640 * 5, np.float32)).shape == (10, 29)

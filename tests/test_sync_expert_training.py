@@ -63,7 +63,7 @@ def _plain_sync_loop(cfg: SyncExpertConfig, clips: list[SyncClip], seed: int) ->
     return model
 
 
-def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(supervision, on_ray_head):
+def test_sync_expert_trains_to_the_plain_loops_weights_resumes_and_drops_other_runs(supervision, on_ray_head):
     cfg, root = sync_cfg(), supervision["root"]
     out, metrics = root / "sync_whole", root / "sw" / "m.json"
     whole = in_fresh_process(train_sync_expert, cfg, 0, supervision["pose"], supervision["audio"], out, metrics, RAY)
@@ -91,17 +91,12 @@ def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(s
     assert {**again, "resumed_at_step": 0} == saved, "resumed metrics differ from the uninterrupted run's"
     assert log_losses(metrics).equals(log)
 
-
-def test_checkpoints_for_other_parameters_are_dropped(supervision, on_ray_head):
-    root = supervision["root"]
-    out, run = root / "sync_other", root / "sync_other" / "ray" / sync_train.RUN_NAME
-    in_fresh_process(train_sync_expert, sync_cfg(steps=2), 0, supervision["pose"], supervision["audio"], out,
-                     root / "so" / "m.json", RAY)
-    before = checkpoints(run)
-    result = in_fresh_process(train_sync_expert, sync_cfg(lr=5e-4, steps=2), 0, supervision["pose"],
-                              supervision["audio"], out, root / "so" / "m.json", RAY)
-    assert result["resumed_at_step"] == 0 and result["steps"] == 2
-    assert before and not before & checkpoints(run)
+    # Other parameters: their checkpoints are dropped and training starts over.
+    before = checkpoints(out / "ray" / sync_train.RUN_NAME)
+    other = in_fresh_process(train_sync_expert, sync_cfg(lr=5e-4), 0, supervision["pose"], supervision["audio"], out,
+                             metrics, RAY)
+    assert other["resumed_at_step"] == 0 and other["steps"] == 6
+    assert before and not before & checkpoints(out / "ray" / sync_train.RUN_NAME)
 
 
 def _perfect_embedder(clip: SyncClip) -> tuple[np.ndarray, np.ndarray]:
