@@ -38,6 +38,8 @@ def main() -> None:
                         help="sync_expert key to change (YAML value); repeatable")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--every", type=int, default=800, help="evaluate every this many steps")
+    parser.add_argument("--threads", type=int, default=SUPERVISOR_THREADS,
+                        help="torch threads for training (the stage's by default; 1 for two probes side by side)")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -53,7 +55,7 @@ def main() -> None:
     start = time.perf_counter()
     for until in range(args.every, cfg.steps + 1, args.every):
         trainer.model.train()
-        with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):     # the stage's worker's settings
+        with reproducible_torch(threads=args.threads, deterministic=True):     # the stage's worker's, by default
             for step in range(until - args.every, until):
                 trainer.train_step(train, step)
         with reproducible_torch(threads=1, deterministic=True):
