@@ -2,8 +2,8 @@
 
     VARIANT=std python docs/probes/sync_expert/plateau_face_variant.py 20231002
 
-``std``: each window's channels (frame t, colour k) standardised over their pixels, so a face's colours and
-brightness cannot carry the embedding; ``temporal``: the window's mean frame subtracted (only what moves).
+``std`` (the only variant): each window's channels (frame t, colour k) standardised over their pixels, so a face's
+colours and brightness cannot carry the embedding.
 """
 import os
 import sys
@@ -11,21 +11,16 @@ import sys
 import eat.sync.train as st
 from eat.sync import wav2lip_expert as we
 
-variant = os.environ["VARIANT"]
+if os.environ.get("VARIANT") != "std":
+    raise SystemExit("VARIANT=std is the only face-window variant")
 base = we.face_window
 
 
 def changed(frames, face_size, box=we.FACE_BOX):
     x = base(frames, face_size, box)
-    b, c, h, w = x.shape
-    if variant == "std":
-        mean = x.mean(dim=(2, 3), keepdim=True)
-        std = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
-        return (x - mean) / std
-    if variant == "temporal":
-        frames5 = x.reshape(b, c // 3, 3, h, w)
-        return (frames5 - frames5.mean(dim=1, keepdim=True)).reshape(b, c, h, w) * 4
-    raise SystemExit(variant)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+    return (x - mean) / std
 
 
 st.face_window = changed
