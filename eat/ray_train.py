@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +193,15 @@ def run_steps(trainer, steps: int, step_fn: Callable[[int], dict[str, float]], *
         if trainer.step % checkpoint_every == 0 or trainer.step == steps:
             report({**trainer.state_dict(), "digest": digest, **(extra_state or {})},
                    trainer.log[-1] if trainer.log else {"step": trainer.step}, rank)
+
+
+def train_single_worker(trainer, clips: Sequence, cfg, config: dict[str, Any], desc: str) -> None:
+    """The one-worker loop of a supervisor (lip-sync expert, Emotion-FAN): resume ``trainer`` (:func:`resume_state`),
+    then :func:`run_steps` of ``trainer.train_step(clips, step)`` up to ``cfg.steps``, logging and checkpointing
+    every ``cfg.log_every`` / ``cfg.checkpoint_every`` steps."""
+    state = resume_state(config)
+    if state is not None:
+        trainer.load_state_dict(state)
+    trainer.model.train()
+    run_steps(trainer, cfg.steps, lambda step: trainer.train_step(clips, step), log_every=cfg.log_every,
+              checkpoint_every=cfg.checkpoint_every, digest=config["digest"], rank=0, desc=desc)

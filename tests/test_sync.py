@@ -16,6 +16,7 @@ from eat.sync.wav2lip_expert import (
     face_window,
     mel_window,
     sample_pair,
+    standardise_channels,
     sync_bce_loss,
     sync_infonce_loss,
     sync_loss,
@@ -54,6 +55,23 @@ def test_expert_embeddings_have_configured_shape_and_unit_norm():
         assert emb.shape == (3, 16 * cfg.base_channels)
         torch.testing.assert_close(emb.norm(dim=1), torch.ones(3))
         assert (emb >= 0).all()                      # so the cosine is a probability in [0, 1]
+
+
+def test_standardised_face_input_ignores_each_channels_palette_but_not_its_pattern():
+    torch.manual_seed(0)
+    faces = torch.rand(2, 15, 24, 48)
+    recoloured = faces * (0.2 + torch.rand(2, 15, 1, 1)) + torch.rand(2, 15, 1, 1)   # colour, brightness per channel
+    x = standardise_channels(faces)
+    torch.testing.assert_close(x.mean(dim=(2, 3)), torch.zeros(2, 15), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x.std(dim=(2, 3)), torch.ones(2, 15))
+    torch.testing.assert_close(standardise_channels(recoloured), x, atol=1e-4, rtol=1e-4)
+    assert (standardise_channels(faces.roll(3, dims=2)) - x).abs().max() > 1.0   # same palette, moved pattern
+    with torch.no_grad():
+        plain, standardised = (SyncExpert(_cfg(face_norm=norm), n_mels=80).eval() for norm in ("none", "standardise"))
+        standardised.load_state_dict(plain.state_dict())
+        change = {name: (model.embed_face(recoloured) - model.embed_face(faces)).abs().max()
+                  for name, model in (("plain", plain), ("standardised", standardised))}
+    assert change["standardised"] < 1e-6 < change["plain"]
 
 
 def test_wav2lip_sizes_give_syncnet_color_exactly():

@@ -67,6 +67,8 @@ class SyncExpertConfig(Section):
     objective: Literal["bce", "infonce"] = "bce"   # bce: Wav2Lip's; infonce: contrastive over the batch
     windows_per_clip: int = Field(default=8, ge=2)  # infonce: consecutive windows per clip in a batch
     logit_scale: float = Field(default=10.0, gt=0)  # infonce: cosine × this = logit
+    face_norm: Literal["none", "standardise"] = "none"  # none: Wav2Lip's [0, 1] pixels; standardise: each
+                                                        # (frame, colour) channel of a window to zero mean, unit std
 
     @model_validator(mode="after")
     def _check(self) -> SyncExpertConfig:

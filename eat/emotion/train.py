@@ -250,13 +250,7 @@ def train_worker(config: dict[str, Any]) -> None:
         if trainer.weights != config["weights"]:
             raise RuntimeError(f"the training worker's initial weights ({trainer.weights}) are not the driver's "
                                f"({config['weights']}): give every node the same emotion_fan weights file")
-        state = ray_train.resume_state(config)
-        if state is not None:
-            trainer.load_state_dict(state)
-        trainer.model.train()
-        ray_train.run_steps(trainer, cfg.steps, lambda step: trainer.train_step(clips, step),
-                            log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, digest=config["digest"],
-                            rank=0, desc=config["name"])
+        ray_train.train_single_worker(trainer, clips, cfg, config, config["name"])
 
 
 def training_ray(ray_config: RayConfig) -> AbstractContextManager[None]:

@@ -258,14 +258,7 @@ def train_worker(config: dict[str, Any]) -> None:
     cfg, seed = SyncExpertConfig(**config["cfg"]), config["seed"]
     with reproducible_torch(threads=SUPERVISOR_THREADS, deterministic=True):
         clips: list[SyncClip] = ray.get(config["clips"])
-        trainer = Trainer(cfg, config["n_mels"], seed)
-        state = ray_train.resume_state(config)
-        if state is not None:
-            trainer.load_state_dict(state)
-        trainer.model.train()
-        ray_train.run_steps(trainer, cfg.steps, lambda step: trainer.train_step(clips, step),
-                            log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, digest=config["digest"],
-                            rank=0, desc="train_sync_expert")
+        ray_train.train_single_worker(Trainer(cfg, config["n_mels"], seed), clips, cfg, config, "train_sync_expert")
 
 
 def fit(trainer: Trainer, clips: list[SyncClip], storage: Path, ray_config: RayConfig, digest: str) -> dict[str, Any]:

@@ -133,7 +133,13 @@ class SyncExpert(nn.Module):
                                       f"mel window {n_mels}×{cfg.mel_frames}")
 
     def embed_face(self, faces: torch.Tensor) -> torch.Tensor:
-        """(B, 3T, S/2, S) lower-half face stack in [0, 1] → (B, D) L2-normalised, non-negative."""
+        """(B, 3T, S/2, S) lower-half face stack in [0, 1] → (B, D) L2-normalised, non-negative.
+
+        ``cfg.face_norm`` = standardise first gives each channel zero mean and unit std over its pixels
+        (:func:`standardise_channels`), so a face's palette and brightness cannot carry the embedding.
+        """
+        if self.cfg.face_norm == "standardise":
+            faces = standardise_channels(faces)
         return F.normalize(self.face_encoder(faces).flatten(1), dim=1)
 
     def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
@@ -143,6 +149,17 @@ class SyncExpert(nn.Module):
     def forward(self, mel: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(audio embedding, face embedding), each (B, D): Wav2Lip's argument and return order."""
         return self.embed_audio(mel), self.embed_face(faces)
+
+
+def standardise_channels(x: torch.Tensor, min_std: float = 1e-3) -> torch.Tensor:
+    """(B, C, H, W) → each (sample, channel) map minus its mean, over its std (floored at ``min_std``).
+
+    The lip-sync expert's face input on the embedded data: with raw pixels its face embeddings bunch by
+    identity colour and InfoNCE sits on its plateau for a seed- and thread-count-dependent number of steps
+    (docs/probes/sync_expert/README.md, sixteenth and seventeenth sessions).
+    """
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    return (x - mean) / x.std(dim=(2, 3), keepdim=True).clamp_min(min_std)
 
 
 FACE_BOX: tuple[float, float, float, float] = (0.25, 0.375, 0.75, 0.875)
