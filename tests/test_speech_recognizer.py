@@ -102,18 +102,14 @@ def _train(clips: pd.DataFrame, params: FeatureParams, out: Path, ray_head) -> d
     return json.loads((out / "metrics.json").read_text())
 
 
-def test_training_decreases_the_loss_on_two_data_parallel_workers(clips, tmp_path, ray_head):
-    metrics = _train(clips, tiny_params(steps=40, num_workers=2), tmp_path, ray_head)
-    log = pd.read_csv(tmp_path / "train_log.csv")
-    assert len(log) == 20 and log.step.iloc[-1] == 40
-    assert metrics["train_loss"] < 0.7 * metrics["train_loss_first"], metrics
-
-
-def test_stage_writes_a_labelled_model_and_resumes_to_the_uninterrupted_bytes(clips, tmp_path, ray_head):
-    # Ray keeps the last two checkpoints: those of steps 6 and 12. Removing the last one and the model leaves the
-    # folder as a run killed between them left it; the re-run must resume at 6 and end with the same bytes.
-    params = tiny_params(steps=12, checkpoint_every=6)
+def test_stage_trains_on_two_workers_writes_a_labelled_model_and_resumes_to_the_uninterrupted_bytes(
+        clips, tmp_path, ray_head):
+    # Ray keeps the last two checkpoints: those of steps 20 and 40. Removing the last one and the model leaves the
+    # folder as a run killed between them left it; the re-run must resume at 20 and end with the same bytes.
+    params = tiny_params(steps=40, checkpoint_every=20, num_workers=2)
     straight = _train(clips, params, tmp_path, ray_head)
+    assert len(pd.read_csv(tmp_path / "train_log.csv")) == 20
+    assert straight["train_loss"] < 0.7 * straight["train_loss_first"], straight    # two data-parallel workers learn
     assert straight["substitute"] is True and straight["backend"] == "ctc"      # labelled as the stage's substitute
     assert straight["train_clips"] == 8 and straight["heldout_clips"] == 2 and 0 <= straight["heldout_cer"]
     model = tmp_path / "rec" / "model.pt"
@@ -121,12 +117,12 @@ def test_stage_writes_a_labelled_model_and_resumes_to_the_uninterrupted_bytes(cl
     uninterrupted, log = model.read_bytes(), (tmp_path / "train_log.csv").read_text()
     checkpoints = sorted((tmp_path / "rec" / "ray" / "recognizer").glob("checkpoint_*/state.pt"),
                          key=lambda p: torch.load(p, weights_only=True)["step"])
-    assert [torch.load(p, weights_only=True)["step"] for p in checkpoints] == [6, 12]
+    assert [torch.load(p, weights_only=True)["step"] for p in checkpoints] == [20, 40]
     shutil.rmtree(checkpoints[-1].parent)
     model.unlink()
 
     resumed = _train(clips, params, tmp_path, ray_head)
-    assert resumed["resumed_at_step"] == 6 and straight["resumed_at_step"] == 0
+    assert resumed["resumed_at_step"] == 20 and straight["resumed_at_step"] == 0
     assert model.read_bytes() == uninterrupted
     assert pd.read_csv(tmp_path / "train_log.csv").drop(columns="seconds_per_step").equals(
         pd.read_csv(io.StringIO(log)).drop(columns="seconds_per_step"))
