@@ -19,11 +19,12 @@ from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
 from eat.sync.train import Trainer, load_sync_clips, make_contrastive_batch, min_train_frames, sync_table, usable
 
 
-def describe(emb: torch.Tensor, raw: torch.Tensor) -> dict:
-    """One modality's embeddings (unit-norm) and encoder outputs (before normalising)."""
+def describe(emb: torch.Tensor) -> dict:
+    """One modality's embeddings (unit-norm; L2 normalising keeps zero rows zero and the sign of every unit, so the
+    dead and active counts are the encoder's own)."""
     cos = (emb @ emb.T)[~torch.eye(len(emb), dtype=torch.bool)]
-    return {"zero_rows": float((raw.norm(dim=1) == 0).float().mean()), "live_dims": int((raw > 0).any(0).sum()),
-            "active_frac": round(float((raw > 0).float().mean()), 3), "mean_cos": round(float(cos.mean()), 3),
+    return {"zero_rows": float((emb.norm(dim=1) == 0).float().mean()), "live_dims": int((emb > 0).any(0).sum()),
+            "active_frac": round(float((emb > 0).float().mean()), 3), "mean_cos": round(float(cos.mean()), 3),
             "std_cos": round(float(cos.std()), 4)}
 
 
@@ -43,12 +44,10 @@ def main() -> None:
         with torch.no_grad(), reproducible_torch(threads=SUPERVISOR_THREADS):
             audio = torch.cat([model(*b)[0] for b in probe])
             face = torch.cat([model(*b)[1] for b in probe])
-            raw_audio = torch.cat([model.audio_encoder(b[0]).flatten(1) for b in probe])
-            raw_face = torch.cat([model.face_encoder(b[1]).flatten(1) for b in probe])
         model.train()
         loss = round(float(np.mean(trainer.losses[-100:])), 3) if trainer.losses else None
-        print(json.dumps({"step": step, "loss": loss, "audio": describe(audio, raw_audio),
-                          "face": describe(face, raw_face), "pos_cos": round(float((audio * face).sum(1).mean()), 3),
+        print(json.dumps({"step": step, "loss": loss, "audio": describe(audio),
+                          "face": describe(face), "pos_cos": round(float((audio * face).sum(1).mean()), 3),
                           "all_cos": round(float((audio @ face.T).mean()), 3)}), flush=True)
 
     report(0)
