@@ -2,9 +2,9 @@
 
 DVC reruns a stage only when a listed dependency changes, so a module that a stage imports but does not list
 lets an edit to it leave stale outputs in the cache. The stage's code is the import closure of the module its
-``cmd`` runs (``python -m stages.X``), following every ``import`` of ``eat``, ``metrics`` and ``stages`` in the
-source, the ones inside functions included (they run too). Package ``__init__`` files that hold only a docstring
-are left out: they carry no code.
+``cmd`` runs (``python -m stages.X``), following every ``import`` of a project package in the source, the ones
+inside functions included (they run too; tests/import_graph.py). Package ``__init__`` files that hold only a
+docstring are left out: they carry no code.
 """
 
 from __future__ import annotations
@@ -22,30 +22,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import REPO
-
-PACKAGES = ("eat", "metrics", "stages")
-
-
-def _module_file(name: str) -> Path | None:
-    path = REPO / Path(*name.split("."))
-    if (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
-
-
-def _imported_names(path: Path, module: str) -> set[str]:
-    """Dotted names ``path`` imports (``from a import b`` yields ``a`` and ``a.b``: b may be a module)."""
-    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
-            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
-    return {n for n in names if n.split(".")[0] in PACKAGES}
+from tests.import_graph import imported_names, module_file
 
 
 def _has_code(path: Path) -> bool:
@@ -63,10 +40,10 @@ def import_closure(module: str) -> set[str]:
         parts = name.split(".")
         for i in range(1, len(parts) + 1):              # a module's packages run their __init__ first
             prefix = ".".join(parts[:i])
-            path = _module_file(prefix)
+            path = module_file(prefix)
             if path is not None and prefix not in seen:
                 seen[prefix] = path
-                todo.extend(_imported_names(path, prefix))
+                todo.extend(imported_names(path, prefix))
     return {str(p.relative_to(REPO)) for p in seen.values() if _has_code(p)}
 
 
