@@ -15,10 +15,8 @@ import pytest
 import torch
 
 from eat.config import Params, deep_merge, parse_params, read_yaml
-from tests.processes import RAY_TRAIN_FAST_POLL, RayHead, start_ray_head
+from tests.processes import RAY_TRAIN_FAST_POLL, REPO, RayHead, start_ray_head
 from tests.supervision_fixture import write_supervision_fixture
-
-REPO = Path(__file__).resolve().parent.parent
 
 # Every process the suite starts imports the repository's packages, ``tests`` included, from this checkout: Ray's
 # workers (spawned by the raylet, which inherits this environment) unpickle test helpers such as the

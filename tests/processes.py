@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +58,7 @@ def in_fresh_process(fn: Callable, *args, **kwargs):
 # 0.2 s, the same steps and checkpoints run and are saved, only collected sooner (a poll that overruns is a missed
 # health check, tolerated for 10 minutes). Ray Train hands the variable on from the driver to its controller, so it
 # goes in the stage's environment, local Ray or not.
+REPO = Path(__file__).resolve().parent.parent
 RAY_TRAIN_FAST_POLL = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 _HEAD_READY = "Ray runtime started."
@@ -171,3 +173,41 @@ def start_ray_head(num_cpus: int = 2, cwd: Path | None = None) -> RayHead:
         head.stop()
         raise
     return head
+
+
+def stage_env(ray_env: dict[str, str] | None = None) -> dict[str, str]:
+    """A stage subprocess's environment: the project on ``PYTHONPATH``, no usage stats, Ray Train's fast health
+    poll, and with ``ray_env`` (``ray_head.env``) the session's Ray head instead of a local Ray of its own."""
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL,
+            **(ray_env or {})}
+
+
+def run_stage(args: list[str], ray_env: dict[str, str] | None = None) -> str:
+    """Run a stage command from the repository root to the end; fail with its output's tail unless it exits 0."""
+    proc = subprocess.run(args, cwd=REPO, env=stage_env(ray_env), capture_output=True, text=True, check=False,
+                          timeout=600)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def kill_at_first_checkpoint(args: list[str], storage: Path, ray_head: RayHead) -> None:
+    """Start a training stage on ``ray_head``, SIGKILL its process group once a Ray Train checkpoint is in
+    ``storage``, and wait until the head has ended the dead driver's training (it must stay fit for the rerun)."""
+    proc = subprocess.Popen(args, cwd=REPO, env=stage_env(ray_head.env), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    ray_head.wait_until_gone("TrainController", "RayTrainWorker")
+    assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
+
+
+def resumed_step(output: str, steps: int) -> int:
+    """The step a rerun's log says it resumed from; fail unless it is strictly inside (0, ``steps``)."""
+    resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", output)
+    assert resumed, output[-2000:]
+    step = int(resumed.group(1))
+    assert 0 < step < steps, "the kill came after training had finished"
+    return step

@@ -7,12 +7,7 @@ whole DAG (tests/test_pipeline_e2e.py); checkpoints of other parameters are drop
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +24,7 @@ from eat.preprocess.probe import probe_media
 from tests.a2et_fixture import A2ET_STEPS, a2et_overlay, write_a2et_fixture
 from tests.conftest import REPO
 from tests.latent_fixture import FRAMES, fixture_overlay
-from tests.processes import RAY_TRAIN_FAST_POLL
+from tests.processes import kill_at_first_checkpoint, resumed_step, run_stage
 
 
 def test_windows_repeat_the_edge_frames():
@@ -107,22 +102,10 @@ def _stage(inputs: dict[str, Path], phase: str, name: str, init: Path | None = N
             "--out", str(inputs["root"] / name / "model"), "--reports", str(inputs["root"] / name / "reports")]
 
 
-def _env(ray_env: dict[str, str]) -> dict[str, str]:
-    """A stage's environment, attached to the session's Ray head (``ray_env`` = ``ray_head.env``)."""
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL, **ray_env}
-
-
-def _run(args: list[str], ray_env: dict[str, str]) -> str:
-    proc = subprocess.run(args, cwd=REPO, env=_env(ray_env), capture_output=True, text=True, check=False,
-                          timeout=600)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
-
-
 @pytest.mark.slow(seconds=100)
 def test_latent_phase_trains_and_a_killed_run_resumes_to_the_same_weights(stage_inputs, ray_head):
     ray_env = ray_head.env          # every run attaches to the session's Ray head; the killed one must leave it fit
-    _run(_stage(stage_inputs, "latent", "whole"), ray_env)
+    run_stage(_stage(stage_inputs, "latent", "whole"), ray_env)
     whole = stage_inputs["root"] / "whole"
     metrics = json.loads((whole / "reports" / "metrics.json").read_text())
     assert metrics["steps"] == A2ET_STEPS and metrics["heldout"]["clips"] == 2
@@ -135,20 +118,8 @@ def test_latent_phase_trains_and_a_killed_run_resumes_to_the_same_weights(stage_
     assert info.has_video and info.has_audio and info.n_frames == FRAMES and info.width == 2 * 2 * 32
 
     killed = stage_inputs["root"] / "killed"
-    proc = subprocess.Popen(_stage(stage_inputs, "latent", "killed"), cwd=REPO, env=_env(ray_env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    storage = killed / "model" / "ray" / "latent"
-    deadline = time.time() + 300
-    while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    ray_head.wait_until_gone("TrainController", "RayTrainWorker")   # the head ends the dead driver's training
-    assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
-    out = _run(_stage(stage_inputs, "latent", "killed"), ray_env)
-    resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", out)
-    assert resumed, out[-2000:]
-    assert 0 < int(resumed.group(1)) < A2ET_STEPS, "the kill came after training had finished"
+    kill_at_first_checkpoint(_stage(stage_inputs, "latent", "killed"), killed / "model" / "ray" / "latent", ray_head)
+    resumed_step(run_stage(_stage(stage_inputs, "latent", "killed"), ray_env), A2ET_STEPS)
     a = torch.load(whole / "model" / "model.pt", weights_only=True)["a2et"]
     b = torch.load(killed / "model" / "model.pt", weights_only=True)["a2et"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

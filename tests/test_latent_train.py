@@ -4,12 +4,7 @@ uninterrupted run; latent extraction writes Eq. 1-consistent arrays whose frame 
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +15,7 @@ import torch
 from eat.config import deep_merge, read_yaml, write_yaml_atomic
 from tests.conftest import REPO
 from tests.latent_fixture import FRAMES, STEPS, fixture_overlay, write_latent_fixture
-from tests.processes import RAY_TRAIN_FAST_POLL
+from tests.processes import kill_at_first_checkpoint, resumed_step, run_stage
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +34,6 @@ def _stage(run: dict[str, Path], name: str) -> list[str]:
             "--reports", str(run["root"] / name / "reports")]
 
 
-def _env(ray_env: dict[str, str] | None = None) -> dict[str, str]:
-    """A stage's environment: a local Ray of its own, or with ``ray_env`` (``ray_head.env``) the session's Ray head."""
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL,
-            **(ray_env or {})}
-
-
-def _run(args: list[str], ray_env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(args, cwd=REPO, env=_env(ray_env), capture_output=True, text=True, check=False,
-                          timeout=600)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
-
-
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     saved = torch.load(path, weights_only=True)
     return {f"{part}.{k}": v for part in ("kp_detector", "he_estimator", "generator") for k, v in saved[part].items()}
@@ -59,7 +41,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow(seconds=120)
 def test_killed_training_resumes_to_the_same_weights(fixture_run, ray_head):
-    _run(_stage(fixture_run, "whole"))             # a local Ray of the stage's own (no address: the default)
+    run_stage(_stage(fixture_run, "whole"))             # a local Ray of the stage's own (no address: the default)
     whole = fixture_run["root"] / "whole"
     metrics = json.loads((whole / "reports" / "metrics.json").read_text())
     assert metrics["steps"] == STEPS and metrics["heldout"]["clips"] == 2
@@ -70,21 +52,9 @@ def test_killed_training_resumes_to_the_same_weights(fixture_run, ray_head):
     # Kill the second run once its first checkpoint exists, then run it again to the end; both attach to the
     # session's long-lived Ray head, which the killed driver must leave fit for the resumed one.
     killed = fixture_run["root"] / "killed"
-    proc = subprocess.Popen(_stage(fixture_run, "killed"), cwd=REPO, env=_env(ray_head.env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    storage = killed / "model" / "ray" / "enhanced"
-    deadline = time.time() + 300
-    while not list(storage.glob("checkpoint_*/state.pt")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    ray_head.wait_until_gone("TrainController", "RayTrainWorker")   # the head ends the dead driver's training
-    assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
+    kill_at_first_checkpoint(_stage(fixture_run, "killed"), killed / "model" / "ray" / "enhanced", ray_head)
     assert not (killed / "model" / "model.pt").exists()
-    out = _run(_stage(fixture_run, "killed"), ray_head.env)
-    resumed = re.search(r"resuming from .* \(step (\d+) of (\d+)\)", out)
-    assert resumed, out[-2000:]
-    assert 0 < int(resumed.group(1)) < STEPS, "the kill came after training had finished"
+    resumed_step(run_stage(_stage(fixture_run, "killed"), ray_head.env), STEPS)
 
     a, b = _weights(whole / "model" / "model.pt"), _weights(killed / "model" / "model.pt")
     assert a.keys() == b.keys()
@@ -97,11 +67,11 @@ def test_killed_training_resumes_to_the_same_weights(fixture_run, ray_head):
 def test_extracted_latents_follow_eq1_and_match_frame_counts(fixture_run):
     model = fixture_run["root"] / "whole" / "model" / "model.pt"
     if not model.exists():
-        _run(_stage(fixture_run, "whole"))
+        run_stage(_stage(fixture_run, "whole"))
     out = fixture_run["root"] / "latent"
-    _run([sys.executable, "-m", "stages.extract_latent", "--params", str(fixture_run["params"]),
-          "--pose-table", str(fixture_run["table"]), "--model", str(model), "--out-dir", str(out / "clips"),
-          "--table", str(out / "latent.parquet")])
+    run_stage([sys.executable, "-m", "stages.extract_latent", "--params", str(fixture_run["params"]),
+               "--pose-table", str(fixture_run["table"]), "--model", str(model), "--out-dir", str(out / "clips"),
+               "--table", str(out / "latent.parquet")])
     table = pd.read_parquet(out / "latent.parquet")
     assert len(table) == 6
     for path in table.latent:
