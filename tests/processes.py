@@ -21,6 +21,9 @@ from pathlib import Path
 
 from eat.ray_runtime import ADDRESS_ENV
 
+REPO = Path(__file__).resolve().parent.parent
+"""The checkout the tests run from: the stage subprocesses' working directory and ``PYTHONPATH``."""
+
 
 def _processes() -> list[tuple[int, str]]:
     """(pid, command line) of every live process."""
@@ -58,7 +61,6 @@ def in_fresh_process(fn: Callable, *args, **kwargs):
 # 0.2 s, the same steps and checkpoints run and are saved, only collected sooner (a poll that overruns is a missed
 # health check, tolerated for 10 minutes). Ray Train hands the variable on from the driver to its controller, so it
 # goes in the stage's environment, local Ray or not.
-REPO = Path(__file__).resolve().parent.parent
 RAY_TRAIN_FAST_POLL = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 _HEAD_READY = "Ray runtime started."

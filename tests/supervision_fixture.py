@@ -23,8 +23,7 @@ from eat.io.arrays import write_npz
 from eat.io.media import write_video
 from eat.io.video import read_frames
 from eat.ray_train import read_state
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.processes import REPO
 
 SIZE = 32
 JUDGED_SIZE = SIZE // 2   # the size Emotion-FAN trains and judges at in these tests (the stored frames' size)
