@@ -31,14 +31,17 @@ def run_and_keep(params: Path, out: Path, every: int) -> None:
     cmd = [sys.executable, "-m", "stages.train_latent", "--variant", "osfv", "--params", str(params),
            "--out", str(out / "run" / "model"), "--reports", str(out / "run" / "reports")]
     proc = subprocess.Popen(cmd)
-    kept = out / "kept"
+    kept, seen = out / "kept", set()
     while True:
         done = proc.poll() is not None
         for state in (out / "run" / "model" / "ray").rglob("checkpoint_*/state.pt"):
+            if state in seen:           # each checkpoint is read once, not at every poll
+                continue
             try:
                 step = int(torch.load(state, weights_only=False, map_location="cpu")["step"])
             except Exception:           # being written: the next poll sees it whole
                 continue
+            seen.add(state)
             if step % every == 0 and not (kept / str(step)).exists():
                 shutil.copytree(state.parent, kept / f".{step}")
                 (kept / f".{step}").rename(kept / str(step))
