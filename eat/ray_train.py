@@ -153,6 +153,26 @@ def fit(worker: Callable[[dict[str, Any]], None], loop_config: dict[str, Any], *
             return read_state(folder)
 
 
+class CheckpointedTrainer:
+    """Save and restore of a trainer that :func:`run_steps` drives: ``step``, the lists named in :attr:`saved_lists`
+    (``log`` at least) and the ``state_dict`` of each attribute named in :attr:`saved_parts` (networks, optimisers,
+    schedules), each under its own name, in that order."""
+
+    saved_lists: tuple[str, ...] = ("log",)
+    saved_parts: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, **{name: getattr(self, name) for name in self.saved_lists},
+                **{name: getattr(self, name).state_dict() for name in self.saved_parts}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self.saved_parts:
+            getattr(self, name).load_state_dict(state[name])
+        self.step = int(state["step"])
+        for name in self.saved_lists:
+            setattr(self, name, list(state[name]))
+
+
 class StepLog:
     """Per-step loss terms averaged over ``log_every`` steps into rows (step, terms…, seconds_per_step)."""
 

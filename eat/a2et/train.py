@@ -61,8 +61,11 @@ def build_a2et(params: Params) -> A2ET:
     return A2ET(params.a2et, params.latent, params.signal, prompt_mode="none")
 
 
-class Trainer:
+class Trainer(ray_train.CheckpointedTrainer):
     """A2ET, its optimiser and schedule for one phase, with save/restore of the whole state."""
+
+    saved_lists = ("log",)
+    saved_parts = ("a2et", "opt", "sched")
 
     def __init__(self, params: Params, steps: int, seed: int, device: torch.device):
         torch.manual_seed(seed)
@@ -72,16 +75,6 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, milestones, gamma=0.1)
         self.step = 0
         self.log: list[dict[str, float]] = []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "log": self.log, "a2et": self.a2et.state_dict(), "opt": self.opt.state_dict(),
-                "sched": self.sched.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.a2et.load_state_dict(state["a2et"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.step, self.log = int(state["step"]), list(state["log"])
 
 
 class RenderingParts:

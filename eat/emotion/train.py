@@ -192,9 +192,12 @@ def run_digest(seed: int, cfg: EmotionClassifierConfig, weights: dict, clips: Se
                            (part for clip in clips for part in (f"{clip.uid}:{clip.label}", clip.frames)))
 
 
-class Trainer:
+class Trainer(ray_train.CheckpointedTrainer):
     """The classifier, its optimiser and step schedule, where its initial weights came from, the step reached,
     every step's loss and the log rows, with save/restore."""
+
+    saved_lists = ("losses", "log")
+    saved_parts = ("model", "opt", "schedule")
 
     def __init__(self, cfg: EmotionClassifierConfig, seed: int, weights_dir: Path | str | None = None,
                  initial: dict[str, torch.Tensor] | None = None):
@@ -225,16 +228,6 @@ class Trainer:
         self.schedule.step()
         self.losses.append(loss.item())
         return {"total": self.losses[-1]}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "losses": self.losses, "log": self.log, "model": self.model.state_dict(),
-                "opt": self.opt.state_dict(), "schedule": self.schedule.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.step, self.losses, self.log = int(state["step"]), list(state["losses"]), list(state["log"])
 
 
 def train_worker(config: dict[str, Any]) -> None:

@@ -141,8 +141,11 @@ def transcribe(model: CTCRecognizer, examples: list[Example]) -> list[str]:
                               .numpy()) for e in examples]
 
 
-class RecognizerTrainer:
+class RecognizerTrainer(ray_train.CheckpointedTrainer):
     """Model, AdamW and one-cycle schedule of one worker, with save/restore of the whole state."""
+
+    saved_lists = ("log",)
+    saved_parts = ("model", "optimiser", "schedule")
 
     def __init__(self, cfg: SpeechRecognizerConfig, seed: int):
         torch.manual_seed(seed)
@@ -152,16 +155,6 @@ class RecognizerTrainer:
                                                             pct_start=0.15)
         self.step = 0
         self.log: list[dict[str, float]] = []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "log": self.log, "model": self.model.state_dict(),
-                "optimiser": self.optimiser.state_dict(), "schedule": self.schedule.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimiser.load_state_dict(state["optimiser"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.step, self.log = int(state["step"]), list(state["log"])
 
 
 def train_worker(config: dict[str, Any]) -> None:

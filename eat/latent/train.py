@@ -81,8 +81,11 @@ class LrFactor:
         return warm * 0.1 ** sum(step >= int(f * self.steps) for f in self.milestones)
 
 
-class Trainer:
+class Trainer(ray_train.CheckpointedTrainer):
     """Networks, optimisers and schedules of one worker, with save/restore of the whole state."""
+
+    saved_lists = ("log",)
+    saved_parts = ("nets", "opt_g", "opt_d", "sched_g", "sched_d")
 
     def __init__(self, latent: LatentConfig, train: LatentTrainConfig, optim: OptimConfig, seed: int,
                  device: torch.device):
@@ -98,17 +101,6 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
         self.step = 0
         self.log: list[dict[str, float]] = []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "log": self.log, "nets": self.nets.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.nets.load_state_dict(state["nets"])
-        for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
-            getattr(self, name).load_state_dict(state[name])
-        self.step, self.log = int(state["step"]), list(state["log"])
 
 
 def train_worker(config: dict[str, Any]) -> None:

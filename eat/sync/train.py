@@ -219,8 +219,11 @@ def run_digest(seed: int, cfg: SyncExpertConfig, clips: Sequence[SyncClip]) -> s
 
 # ---- training -----------------------------------------------------------------------------------
 
-class Trainer:
+class Trainer(ray_train.CheckpointedTrainer):
     """The expert and Adam of one run, the step reached, every step's loss and the log rows, with save/restore."""
+
+    saved_lists = ("losses", "log")
+    saved_parts = ("model", "opt")
 
     def __init__(self, cfg: SyncExpertConfig, n_mels: int, seed: int):
         self.cfg, self.seed = cfg, seed
@@ -239,15 +242,6 @@ class Trainer:
         self.opt.step()
         self.losses.append(loss.item())
         return {"total": self.losses[-1]}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "losses": self.losses, "log": self.log, "model": self.model.state_dict(),
-                "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.step, self.losses, self.log = int(state["step"]), list(state["losses"]), list(state["log"])
 
 
 def train_worker(config: dict[str, Any]) -> None:
