@@ -103,3 +103,22 @@ def test_groundtruth_head_pose_takes_the_sidecar_angle_nearest_in_time(tmp_path)
     assert (out.pose[:, 1] == -1).all() and (out.pose[:, 3:] == bank.pose[:, 3:]).all()
     with pytest.raises(FileNotFoundError, match="headpose_labels: groundtruth works only on the embedded"):
         groundtruth_head_pose(bank, tmp_path / "absent" / "frames.parquet")
+
+
+def test_driving_shift_moves_the_driving_frame_and_its_landmarks_together_and_leaves_the_source():
+    import torch
+
+    from eat.latent.data import Augmentation, Batch, shift_image
+
+    image = torch.zeros(1, 3, 16, 16)
+    image[0, :, 5, 7] = 1.0                                       # one bright pixel, at landmark (x 7, y 5)
+    landmarks = np.array([[[7.0, 5.0]] * 68], np.float32)
+    batch = Batch(image, image.clone(), landmarks, torch.tensor([[10.0, 5.0, -3.0]]))
+    shifted = Augmentation(0.0, 0, 0, 0, 0, driving_shift=0.25)(batch, [np.random.default_rng(2)])
+    x, y = shifted.driving_landmarks[0, 0]
+    assert (x, y) != (7.0, 5.0) and abs(x - 7) <= 4 and abs(y - 5) <= 4
+    assert shifted.driving[0, 0, int(y), int(x)] == 1.0 and shifted.driving[0, 0].sum() == 1.0
+    assert torch.allclose(shifted.source, image, atol=1e-6)      # the source frame does not move
+    assert shifted.driving_pose.tolist() == [[10.0, 5.0, -3.0]]   # a camera shift leaves the head's angles alone
+    edge = shift_image(torch.arange(16.0).view(1, 4, 4).expand(3, -1, -1), 1, 0)
+    assert edge[0, :, 0].tolist() == edge[0, :, 1].tolist()       # the uncovered column repeats the edge

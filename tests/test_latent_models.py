@@ -308,3 +308,26 @@ def test_one_estimator_call_splits_back_into_the_poses_of_each_group():
     first, second, third = pose.split([2, 2, 2])
     assert torch.equal(second.yaw, pose.yaw[2:4]) and torch.equal(third.translation, pose.translation[4:])
     assert first.expression.shape == (2, 2, 3)
+
+
+def test_reenact_reports_whether_the_driving_frame_reaches_the_render():
+    """``reenact``'s no-motion render and identity-flow weight tell a renderer that follows the driving keypoints
+    from one whose dense motion has collapsed onto copying the source (the held-out metrics' motion check)."""
+    from eat.latent.evaluate import psnr, reenact
+
+    torch.manual_seed(0)
+    nets = LatentNetworks.from_config(default_config()).eval()
+    source, driving = images(1, seed=7), images(3, seed=8)
+    with torch.no_grad():                        # an untrained estimator gives every image about the same keypoints:
+        nets.he_estimator.fc_t.weight.mul_(1000)  # make the translation t follow the image
+    out = reenact(nets, source, driving)
+    assert out["prediction"].shape == (3, 3, 64, 64) and out["still"].shape == (1, 3, 64, 64)
+    assert ((0 < out["identity_weight"]) & (out["identity_weight"] < 0.5)).all()
+    assert psnr(reenact(nets, source, source)["prediction"], out["still"]).item() >= 99   # no motion: the same render
+    assert psnr(out["prediction"], out["still"].expand_as(driving)).max() < 50            # keypoints moved: it differs
+
+    with torch.no_grad():                        # every voxel takes the identity flow: only the occlusion map still
+        nets.generator.dense_motion_network.mask.bias[0] = 1e4   # sees the driving keypoints
+    collapsed = reenact(nets, source, driving)
+    assert collapsed["identity_weight"].min() > 0.999
+    assert psnr(collapsed["prediction"], collapsed["still"].expand_as(driving)).min() > 55

@@ -188,6 +188,11 @@ class Augmentation:
     [1 − j, 1 + j]) and hue (shift in [−j, j] turns). OSFV's values are 0.5 and 0.1 each; on a few
     training identities the colour jitter is what lets the generator render unseen skin tones and
     backgrounds instead of memorising the training ones.
+
+    ``driving_shift`` (fraction of the frame, 0 = off, not OSFV's) then moves the driving frame alone by a random
+    whole number of pixels (its landmarks with it): a camera motion between the two frames. The embedded clips'
+    heads move by about a pixel at 64², so an identity warp of the source already explains almost all of a pair and
+    the dense motion's mask settles on it; a shift the keypoints must carry makes the motion path earn its keep.
     """
 
     flip: float
@@ -196,12 +201,14 @@ class Augmentation:
     saturation: float
     hue: float
     colour: ColourAugmentation = ColourAugmentation(0.0)
+    driving_shift: float = 0.0
 
     @classmethod
     def from_config(cls, cfg) -> Augmentation:
         """From :class:`eat.config.LatentTrainConfig` (``flip_probability``, ``color_jitter``,
-        ``colour_strength``)."""
-        return cls(cfg.flip_probability, *cfg.color_jitter, ColourAugmentation(cfg.colour_strength))
+        ``colour_strength``, ``driving_shift``)."""
+        return cls(cfg.flip_probability, *cfg.color_jitter, ColourAugmentation(cfg.colour_strength),
+                   cfg.driving_shift)
 
     def __call__(self, batch: Batch, rngs: list[np.random.Generator]) -> Batch:
         """Augment each pair ``b`` with its own generator ``rngs[b]`` (so the draw does not depend on sharding)."""
@@ -224,4 +231,16 @@ class Augmentation:
             pair = tf.adjust_saturation(pair, 1 + factors[2])
             pair = self.colour(tf.adjust_hue(pair, factors[3]).clamp(0, 1), rng)
             source[b], driving[b] = pair[0], pair[1]
+            if self.driving_shift > 0:
+                reach = int(round(self.driving_shift * size))
+                dx, dy = (int(v) for v in rng.integers(-reach, reach + 1, 2))
+                driving[b] = shift_image(driving[b], dx, dy)
+                landmarks[b] += (dx, dy)
         return Batch(source, driving, landmarks, pose)
+
+
+def shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """(3, H, W) moved by ``dx`` pixels right and ``dy`` down, the uncovered border repeating the edge pixels."""
+    h, w = image.shape[-2:]
+    padded = torch.nn.functional.pad(image[None], (abs(dx),) * 2 + (abs(dy),) * 2, mode="replicate")[0]
+    return padded[:, abs(dy) - dy:abs(dy) - dy + h, abs(dx) - dx:abs(dx) - dx + w]
