@@ -105,20 +105,22 @@ def test_groundtruth_head_pose_takes_the_sidecar_angle_nearest_in_time(tmp_path)
         groundtruth_head_pose(bank, tmp_path / "absent" / "frames.parquet")
 
 
-def test_driving_shift_moves_the_driving_frame_and_its_landmarks_together_and_leaves_the_source():
+def test_driving_roll_turns_the_driving_frame_its_landmarks_and_its_roll_together_and_leaves_the_source():
     import torch
 
-    from eat.latent.data import Augmentation, Batch, shift_image
+    from eat.latent.data import Augmentation, Batch, rotate_frame
 
-    image = torch.zeros(1, 3, 16, 16)
-    image[0, :, 5, 7] = 1.0                                       # one bright pixel, at landmark (x 7, y 5)
-    landmarks = np.array([[[7.0, 5.0]] * 68], np.float32)
+    image = torch.zeros(1, 3, 33, 33)
+    image[0, :, 16, 28] = 1.0                                     # one bright pixel right of the centre (16, 16)
+    landmarks = np.array([[[28.0, 16.0]] * 68], np.float32)
     batch = Batch(image, image.clone(), landmarks, torch.tensor([[10.0, 5.0, -3.0]]))
-    shifted = Augmentation(0.0, 0, 0, 0, 0, driving_shift=0.25)(batch, [np.random.default_rng(2)])
-    x, y = shifted.driving_landmarks[0, 0]
-    assert (x, y) != (7.0, 5.0) and abs(x - 7) <= 4 and abs(y - 5) <= 4
-    assert shifted.driving[0, 0, int(y), int(x)] == 1.0 and shifted.driving[0, 0].sum() == 1.0
-    assert torch.allclose(shifted.source, image, atol=1e-6)      # the source frame does not move
-    assert shifted.driving_pose.tolist() == [[10.0, 5.0, -3.0]]   # a camera shift leaves the head's angles alone
-    edge = shift_image(torch.arange(16.0).view(1, 4, 4).expand(3, -1, -1), 1, 0)
-    assert edge[0, :, 0].tolist() == edge[0, :, 1].tolist()       # the uncovered column repeats the edge
+    turned = Augmentation(0.0, 0, 0, 0, 0, driving_roll=30.0)(batch, [np.random.default_rng(2)])
+    angle = turned.driving_pose[0, 2].item() + 3.0
+    assert 0 < abs(angle) <= 30 and turned.driving_pose[0, :2].tolist() == [10.0, 5.0]   # only the roll changes
+    x, y = turned.driving_landmarks[0, 0]
+    assert np.degrees(np.arctan2(y - 16, x - 16)) == pytest.approx(angle, abs=1e-3)   # clockwise on screen: +roll
+    brightest = divmod(int(turned.driving[0, 0].argmax()), 33)
+    assert abs(brightest[0] - y) <= 1 and abs(brightest[1] - x) <= 1      # the image turned with its landmarks
+    assert torch.allclose(turned.source, image, atol=1e-6)               # the source frame does not move
+    still, same = rotate_frame(image[0], landmarks[0], 0.0)
+    assert torch.allclose(still, image[0], atol=1e-5) and np.allclose(same, landmarks[0])

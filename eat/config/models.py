@@ -95,7 +95,7 @@ class LatentTrainConfig(Section):
     flip_probability: float = Field(ge=0, le=1)     # OSFV augmentation: horizontal flip of a pair (0.5)
     color_jitter: list[float] = Field(min_length=4, max_length=4)   # brightness, contrast, saturation, hue (0.1 each)
     colour_strength: float = Field(default=0.0, ge=0, le=1)   # channel permutation + gain/offset (0 = OSFV's off)
-    driving_shift: float = Field(default=0.0, ge=0, lt=0.5)   # driving frame moved by up to this × size (0 = off)
+    driving_roll: float = Field(default=0.0, ge=0, le=45)   # driving frame turned by up to ± this many ° (0 = off)
     affine_sigma: float = Field(ge=0)               # equivariance warp: random affine and TPS strengths
     tps_sigma: float = Field(ge=0)
     tps_points: int = Field(ge=2)
