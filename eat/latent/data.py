@@ -193,7 +193,8 @@ class Augmentation:
     random angle in ±``driving_roll`` (its landmarks with it, its roll label by the same angle): a camera roll
     between the two frames. The embedded clips' heads turn by a few degrees, about a pixel at 64², so an identity
     warp of the source already explains almost all of a pair, the estimator's pose stays at a constant and the
-    dense motion's mask settles on the identity flow; a roll the keypoints must carry makes the motion path work.
+    dense motion's mask settles on the identity flow. A roll the keypoints must carry was meant to make the motion
+    path work; at ±15° over 1,000 steps it did not (docs/probes/latent/README.md, nineteenth session).
     """
 
     flip: float
