@@ -10,9 +10,11 @@ median-of-training guess is the baseline). Three learners:
   flattened 4×4 map (``--pool``: on its global average instead), MSE, Adam;
 - ``estimator``: the latent model's head-pose/expression estimator (``eat.models.head_pose``, the default
   profile's widths unless ``--he key=value``), trained alone: ``--loss l1`` is the stage's head-pose term on the
-  binned logits, ``l1ce`` that plus HopeNet's cross-entropy on the bins, ``mse`` the squared error of the same expectation, ``direct`` a linear head on the pooled trunk
-  (``--cut stage1|stage2|stage3`` pools an earlier stage). ``--roll R`` turns every training and scoring image
-  by a random angle in ±R degrees (``eat.latent.data.rotate_frame``) and adds it to the roll label.
+  binned logits, ``l1ce`` that plus HopeNet's cross-entropy on the bins, ``mse`` the squared error of the same
+  expectation, ``direct`` / ``direct_l1`` a linear head on the pooled trunk with an MSE / L1 loss
+  (``--cut stage1|stage2|stage3`` pools an earlier stage); ``--bin-prior`` shapes the initial bin logits.
+  ``--roll R`` turns every training and scoring image by a random angle in ±R degrees
+  (``eat.latent.data.rotate_frame``) and adds it to the roll label.
 
 Usage: python docs/probes/latent/nineteenth/pose_probe.py estimator --steps 500 --loss direct
 """
@@ -33,7 +35,7 @@ from eat.latent.data import FrameBank, groundtruth_head_pose, load_bank, rotate_
 from eat.latent.losses import headpose_loss
 from eat.latent.train import training_tables
 from eat.models.head_pose import HeadPoseExpressionEstimator
-from eat.models.keypoints import degrees_to_bins
+from eat.models.keypoints import POSE_RANGE_SPAN, POSE_RANGE_START, degrees_to_bins
 
 GROUNDTRUTH = "data/synth/groundtruth/frames.parquet"
 
@@ -86,7 +88,7 @@ class Estimator(nn.Module):
     def __init__(self, he: HeadPoseExpressionEstimator, loss: str, cut: str):
         super().__init__()
         self.he, self.loss, self.cut = he, loss, cut
-        if loss == "direct":
+        if loss.startswith("direct"):
             self.head = nn.Linear(self.pooled(torch.zeros(2, 3, 64, 64)).shape[1], 3)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +105,7 @@ class Estimator(nn.Module):
         return out.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.loss == "direct":
+        if self.loss.startswith("direct"):
             return self.head(self.pooled(x))
         return torch.stack(self.he(x).degrees(), -1)
 
@@ -113,8 +115,11 @@ class Estimator(nn.Module):
             loss = headpose_loss(h.yaw, h.pitch, h.roll, y)
             if self.loss == "l1ce":     # HopeNet's own objective adds a cross-entropy on the bins
                 logits = (h.yaw, h.pitch, h.roll)
-                loss = loss + sum(F.cross_entropy(z, degrees_to_bins(y[:, k], z.shape[-1])) for k, z in enumerate(logits))
+                loss = loss + sum(F.cross_entropy(z, degrees_to_bins(y[:, k], z.shape[-1]))
+                                  for k, z in enumerate(logits))
             return loss
+        if self.loss == "direct_l1":
+            return (self(x) - y).abs().mean(0).sum()
         return ((self(x) - y) ** 2).mean(0).sum()
 
 
@@ -125,10 +130,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--pool", action="store_true", help="plain: a linear head on the global average")
-    parser.add_argument("--loss", choices=("l1", "l1ce", "mse", "direct"), default="l1")
+    parser.add_argument("--loss", choices=("l1", "l1ce", "mse", "direct", "direct_l1"), default="l1")
     parser.add_argument("--cut", choices=("stage1", "stage2", "stage3", "full"), default="full")
     parser.add_argument("--he", action="append", default=[], metavar="KEY=INT", help="estimator width override")
     parser.add_argument("--roll", type=float, default=0.0)
+    parser.add_argument("--bin-prior", type=float, default=0.0, help="estimator: initial bin logits, a Gaussian "
+                        "of this many degrees about 0 (0: PyTorch's default initialisation)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -151,6 +158,11 @@ def main() -> None:
         he_cfg = load_params("params.yaml").latent
         he_cfg = he_cfg.model_copy(update={k: int(v) for k, v in (kv.split("=") for kv in args.he)})
         net = Estimator(HeadPoseExpressionEstimator(he_cfg), args.loss, args.cut)
+        if args.bin_prior > 0:          # start each binned head as a Gaussian of this width (degrees) about 0
+            for fc in (net.he.fc_yaw, net.he.fc_pitch, net.he.fc_roll):
+                centres = POSE_RANGE_START + POSE_RANGE_SPAN / fc.out_features * torch.arange(fc.out_features)
+                with torch.no_grad():
+                    fc.bias.copy_(-0.5 * (centres / args.bin_prior) ** 2)
         objective = net.objective
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng, start = np.random.default_rng(0), time.time()
