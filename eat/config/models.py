@@ -27,6 +27,7 @@ class LatentConfig(Section):
     kp_temperature: float = Field(gt=0)       # softmax temperature of the keypoint heatmaps (official 0.1)
     he_block_expansion: int = Field(ge=1)     # head-pose & expression estimator (official 64 / 2048)
     he_max_features: int = Field(ge=4)
+    he_stage_blocks: list[int] = Field(min_length=4, max_length=4)   # bottlenecks per stage (official 3, 4, 6, 3)
     gen_block_expansion: int = Field(ge=1)    # RePos-Net 2D encoder (official 64 / 512 / 2 / 6)
     gen_max_features: int = Field(ge=1)       # channels before the reshape = feature_channel × reshape_depth
     gen_down_blocks: int = Field(ge=1)
@@ -54,6 +55,8 @@ class LatentConfig(Section):
             raise ValueError("dense_mask_kernel must be odd (same-size 3D convolution)")
         if self.feature_channel < 8:
             raise ValueError("feature_channel must be at least 8 (the 3D EAM's hidden width is feature_channel / 8)")
+        if min(self.he_stage_blocks) < 1:
+            raise ValueError("he_stage_blocks: every stage of the estimator needs at least one bottleneck block")
         if self.pca_components > 3 * self.num_kp:
             raise ValueError("pca_components cannot exceed 3 × num_kp (the size of E)")
         return self

@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from sklearn.linear_model import RidgeCV
 from torch import nn
 
@@ -132,7 +133,8 @@ def main() -> None:
     parser.add_argument("--pool", action="store_true", help="plain: a linear head on the global average")
     parser.add_argument("--loss", choices=("l1", "l1ce", "mse", "direct", "direct_l1"), default="l1")
     parser.add_argument("--cut", choices=("stage1", "stage2", "stage3", "full"), default="full")
-    parser.add_argument("--he", action="append", default=[], metavar="KEY=INT", help="estimator width override")
+    parser.add_argument("--he", action="append", default=[], metavar="KEY=VALUE",
+                        help="estimator size override (a YAML value)")
     parser.add_argument("--roll", type=float, default=0.0)
     parser.add_argument("--bin-prior", type=float, default=0.0, help="estimator: initial bin logits, a Gaussian "
                         "of this many degrees about 0 (0: PyTorch's default initialisation)")
@@ -156,7 +158,7 @@ def main() -> None:
         objective = lambda x, y: ((net(x) - y) ** 2).mean(0).sum()    # noqa: E731
     else:
         he_cfg = load_params("params.yaml").latent
-        he_cfg = he_cfg.model_copy(update={k: int(v) for k, v in (kv.split("=") for kv in args.he)})
+        he_cfg = he_cfg.model_copy(update={k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.he)})
         net = Estimator(HeadPoseExpressionEstimator(he_cfg), args.loss, args.cut)
         if args.bin_prior > 0:          # start each binned head as a Gaussian of this width (degrees) about 0
             for fc in (net.he.fc_yaw, net.he.fc_pitch, net.he.fc_roll):
