@@ -56,6 +56,7 @@ def test_wrong_type_is_named():
     ({"synth": {"mead": {"sentences_per_level": 9}}}, "cannot exceed neutral_sentences"),
     ({"signal": {"hop_length": 512}}, "one mel frame matches one video frame"),
     ({"a2et": {"heads": 3}}, "divisible by heads"),
+    ({"latent": {"he_stage_blocks": [1, 0, 1, 1]}}, "at least one bottleneck"),
 ])
 def test_invalid_values_fail_clearly(change, message):
     with pytest.raises(ConfigError, match=message):

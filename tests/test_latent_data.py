@@ -103,3 +103,24 @@ def test_groundtruth_head_pose_takes_the_sidecar_angle_nearest_in_time(tmp_path)
     assert (out.pose[:, 1] == -1).all() and (out.pose[:, 3:] == bank.pose[:, 3:]).all()
     with pytest.raises(FileNotFoundError, match="headpose_labels: groundtruth works only on the embedded"):
         groundtruth_head_pose(bank, tmp_path / "absent" / "frames.parquet")
+
+
+def test_driving_roll_turns_the_driving_frame_its_landmarks_and_its_roll_together_and_leaves_the_source():
+    import torch
+
+    from eat.latent.data import Augmentation, Batch, rotate_frame
+
+    image = torch.zeros(1, 3, 33, 33)
+    image[0, :, 16, 28] = 1.0                                     # one bright pixel right of the centre (16, 16)
+    landmarks = np.array([[[28.0, 16.0]] * 68], np.float32)
+    batch = Batch(image, image.clone(), landmarks, torch.tensor([[10.0, 5.0, -3.0]]))
+    turned = Augmentation(0.0, 0, 0, 0, 0, driving_roll=30.0)(batch, [np.random.default_rng(2)])
+    angle = turned.driving_pose[0, 2].item() + 3.0
+    assert 0 < abs(angle) <= 30 and turned.driving_pose[0, :2].tolist() == [10.0, 5.0]   # only the roll changes
+    x, y = turned.driving_landmarks[0, 0]
+    assert np.degrees(np.arctan2(y - 16, x - 16)) == pytest.approx(angle, abs=1e-3)   # clockwise on screen: +roll
+    brightest = divmod(int(turned.driving[0, 0].argmax()), 33)
+    assert abs(brightest[0] - y) <= 1 and abs(brightest[1] - x) <= 1      # the image turned with its landmarks
+    assert torch.allclose(turned.source, image, atol=1e-6)               # the source frame does not move
+    still, same = rotate_frame(image[0], landmarks[0], 0.0)
+    assert torch.allclose(still, image[0], atol=1e-5) and np.allclose(same, landmarks[0])

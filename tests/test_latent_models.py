@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from eat.config import LatentConfig, deep_merge, parse_params, read_yaml
+from eat.models.blocks import ResBottleneck
 from eat.models.dense_motion import sparse_motions
 from eat.models.eam import EAM
+from eat.models.head_pose import HeadPoseExpressionEstimator
 from eat.models.keypoints import (
     HeadPose,
     bins_to_degrees,
@@ -164,6 +166,17 @@ def test_render_reuses_the_source_volume_and_eam_is_identity_without_emotion(sma
     assert not torch.allclose(emotional["prediction"], reused["prediction"])
 
 
+def test_estimator_depth_follows_he_stage_blocks(small):
+    """``he_stage_blocks`` sets the bottlenecks per trunk stage (official 3, 4, 6, 3, the first of stages 2-4
+    strided); the heads and their outputs do not change with the depth."""
+    cfg, nets = small
+    shallow = HeadPoseExpressionEstimator(cfg.model_copy(update={"he_stage_blocks": [1, 1, 1, 2]}))
+    blocks = lambda net: sum(isinstance(m, ResBottleneck) for m in net.modules())   # noqa: E731
+    assert blocks(nets.he_estimator) == sum(cfg.he_stage_blocks) and blocks(shallow) == 5
+    pose = shallow(images(seed=3))
+    assert pose.yaw.shape == (2, cfg.pose_bins) and pose.expression.shape == (2, cfg.num_kp, 3)
+
+
 def test_eam_modulates_channelwise_in_2d_and_3d():
     eam = EAM(channels=16, emotion_dim=8)
     e0 = torch.randn(3, 8)
@@ -308,3 +321,27 @@ def test_one_estimator_call_splits_back_into_the_poses_of_each_group():
     first, second, third = pose.split([2, 2, 2])
     assert torch.equal(second.yaw, pose.yaw[2:4]) and torch.equal(third.translation, pose.translation[4:])
     assert first.expression.shape == (2, 2, 3)
+
+
+def test_reenact_reports_whether_the_driving_frame_reaches_the_render():
+    """``reenact``'s no-motion render and identity-flow weight tell a renderer that follows the driving keypoints
+    from one whose dense motion has collapsed onto copying the source (the held-out metrics' motion check)."""
+    from eat.latent.evaluate import psnr, reenact
+
+    torch.manual_seed(0)
+    nets = LatentNetworks.from_config(default_config()).eval()
+    source, driving = images(1, seed=7), images(3, seed=8)
+    with torch.no_grad():                        # an untrained estimator gives every image about the same keypoints:
+        nets.he_estimator.fc_t.weight.mul_(1000)  # make the translation t follow the image
+    out = reenact(nets, source, driving)
+    assert out["prediction"].shape == (3, 3, 64, 64) and out["still"].shape == (1, 3, 64, 64)
+    assert ((0 < out["identity_weight"]) & (out["identity_weight"] < 0.5)).all()
+    assert psnr(reenact(nets, source, source)["prediction"], out["still"]).item() >= 99   # no motion: the same render
+    assert psnr(out["prediction"], out["still"].expand_as(driving)).max() < 50            # keypoints moved: it differs
+
+    with torch.no_grad():                        # every voxel takes the identity flow: only the occlusion map still
+        nets.generator.dense_motion_network.mask.bias[0] = 1e4   # sees the driving keypoints
+    collapsed = reenact(nets, source, driving)
+    assert collapsed["identity_weight"].min() > 0.999
+    moved = psnr(out["prediction"], out["still"].expand_as(driving))
+    assert psnr(collapsed["prediction"], collapsed["still"].expand_as(driving)).min() > moved.max() + 15

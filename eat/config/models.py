@@ -27,6 +27,7 @@ class LatentConfig(Section):
     kp_temperature: float = Field(gt=0)       # softmax temperature of the keypoint heatmaps (official 0.1)
     he_block_expansion: int = Field(ge=1)     # head-pose & expression estimator (official 64 / 2048)
     he_max_features: int = Field(ge=4)
+    he_stage_blocks: list[int] = Field(min_length=4, max_length=4)   # bottlenecks per stage (official 3, 4, 6, 3)
     gen_block_expansion: int = Field(ge=1)    # RePos-Net 2D encoder (official 64 / 512 / 2 / 6)
     gen_max_features: int = Field(ge=1)       # channels before the reshape = feature_channel × reshape_depth
     gen_down_blocks: int = Field(ge=1)
@@ -54,6 +55,8 @@ class LatentConfig(Section):
             raise ValueError("dense_mask_kernel must be odd (same-size 3D convolution)")
         if self.feature_channel < 8:
             raise ValueError("feature_channel must be at least 8 (the 3D EAM's hidden width is feature_channel / 8)")
+        if min(self.he_stage_blocks) < 1:
+            raise ValueError("he_stage_blocks: every stage of the estimator needs at least one bottleneck block")
         if self.pca_components > 3 * self.num_kp:
             raise ValueError("pca_components cannot exceed 3 × num_kp (the size of E)")
         return self
@@ -95,6 +98,7 @@ class LatentTrainConfig(Section):
     flip_probability: float = Field(ge=0, le=1)     # OSFV augmentation: horizontal flip of a pair (0.5)
     color_jitter: list[float] = Field(min_length=4, max_length=4)   # brightness, contrast, saturation, hue (0.1 each)
     colour_strength: float = Field(default=0.0, ge=0, le=1)   # channel permutation + gain/offset (0 = OSFV's off)
+    driving_roll: float = Field(default=0.0, ge=0, le=45)   # driving frame turned by up to ± this many ° (0 = off)
     affine_sigma: float = Field(ge=0)               # equivariance warp: random affine and TPS strengths
     tps_sigma: float = Field(ge=0)
     tps_points: int = Field(ge=2)

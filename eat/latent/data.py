@@ -188,6 +188,13 @@ class Augmentation:
     [1 − j, 1 + j]) and hue (shift in [−j, j] turns). OSFV's values are 0.5 and 0.1 each; on a few
     training identities the colour jitter is what lets the generator render unseen skin tones and
     backgrounds instead of memorising the training ones.
+
+    ``driving_roll`` (degrees, 0 = off, not OSFV's) then turns the driving frame alone about the frame centre by a
+    random angle in ±``driving_roll`` (its landmarks with it, its roll label by the same angle): a camera roll
+    between the two frames. The embedded clips' heads turn by a few degrees, about a pixel at 64², so an identity
+    warp of the source already explains almost all of a pair, the estimator's pose stays at a constant and the
+    dense motion's mask settles on the identity flow. A roll the keypoints must carry was meant to make the motion
+    path work; at ±15° over 1,000 steps it did not (docs/probes/latent/README.md, nineteenth session).
     """
 
     flip: float
@@ -196,12 +203,14 @@ class Augmentation:
     saturation: float
     hue: float
     colour: ColourAugmentation = ColourAugmentation(0.0)
+    driving_roll: float = 0.0
 
     @classmethod
     def from_config(cls, cfg) -> Augmentation:
         """From :class:`eat.config.LatentTrainConfig` (``flip_probability``, ``color_jitter``,
-        ``colour_strength``)."""
-        return cls(cfg.flip_probability, *cfg.color_jitter, ColourAugmentation(cfg.colour_strength))
+        ``colour_strength``, ``driving_roll``)."""
+        return cls(cfg.flip_probability, *cfg.color_jitter, ColourAugmentation(cfg.colour_strength),
+                   cfg.driving_roll)
 
     def __call__(self, batch: Batch, rngs: list[np.random.Generator]) -> Batch:
         """Augment each pair ``b`` with its own generator ``rngs[b]`` (so the draw does not depend on sharding)."""
@@ -224,4 +233,22 @@ class Augmentation:
             pair = tf.adjust_saturation(pair, 1 + factors[2])
             pair = self.colour(tf.adjust_hue(pair, factors[3]).clamp(0, 1), rng)
             source[b], driving[b] = pair[0], pair[1]
+            if self.driving_roll > 0:
+                angle = float(rng.uniform(-self.driving_roll, self.driving_roll))
+                driving[b], landmarks[b] = rotate_frame(driving[b], landmarks[b], angle)
+                pose[b, 2] += angle
         return Batch(source, driving, landmarks, pose)
+
+
+def rotate_frame(image: torch.Tensor, landmarks: np.ndarray, degrees: float) -> tuple[torch.Tensor, np.ndarray]:
+    """(3, S, S) image and (68, 2) pixel landmarks turned by ``degrees`` about the frame centre, clockwise on
+    screen (image y points down), so the eye line's angle and the head's roll both grow by ``degrees``; the
+    uncovered corners repeat the border pixels."""
+    size = image.shape[-1]
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    theta = torch.tensor([[c, s, 0.0], [-s, c, 0.0]], dtype=image.dtype)[None]      # output → input coordinates
+    grid = torch.nn.functional.affine_grid(theta, [1, *image.shape], align_corners=False)
+    turned = torch.nn.functional.grid_sample(image[None], grid, padding_mode="border", align_corners=False)[0]
+    centre = (size - 1) / 2
+    moved = (landmarks - centre) @ np.array([[c, s], [-s, c]], np.float32) + centre
+    return turned, moved.astype(landmarks.dtype)

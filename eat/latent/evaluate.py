@@ -15,6 +15,11 @@ informative where the driving frame differs from the source, so each setting is 
 on its ``moving`` half: the frames whose ground-truth mouth displacement from the source is
 at or above the median (a rule fixed in advance, independent of the model). ``autoencode``
 renders each frame from itself: what the decoder can reproduce at all.
+
+Two numbers per setting say whether the driving frame reaches the render at all: ``psnr_face_vs_no_motion``,
+the face PSNR between the render and the source rendered with its own keypoints (≈ 100 dB: the driving frame
+changes nothing), and ``identity_flow_weight``, the dense motion's mean mask weight on the identity flow (≈ 1:
+every voxel copies the source instead of following a keypoint).
 """
 
 from __future__ import annotations
@@ -53,13 +58,21 @@ def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> 
 
 
 @torch.no_grad()
-def reenact(nets: LatentNetworks, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
-    """Render each driving frame (B, 3, S, S) from the single source frame (1, 3, S, S)."""
+def reenact(nets: LatentNetworks, source: torch.Tensor, driving: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Render each driving frame (B, 3, S, S) from the single source frame (1, 3, S, S).
+
+    Returns ``prediction`` (B, 3, S, S); ``still`` (1, 3, S, S), the source rendered with its own keypoints (no
+    motion); ``identity_weight`` (B,), the dense motion's mean mask weight on the identity flow. A renderer whose
+    predictions equal ``still`` and whose identity weight is near 1 ignores the driving frame (the motion path
+    has collapsed onto copying the source).
+    """
     canonical = nets.kp_detector(source)
     kp_source = compose_keypoints(canonical, *nets.he_estimator(source).transform())
     kp_driving = compose_keypoints(canonical.expand(len(driving), -1, -1), *nets.he_estimator(driving).transform())
-    return nets.generator(source.expand(len(driving), -1, -1, -1), kp_source.expand(len(driving), -1, -1),
-                          kp_driving)["prediction"]
+    moved = nets.generator(source.expand(len(driving), -1, -1, -1), kp_source.expand(len(driving), -1, -1),
+                           kp_driving)
+    return {"prediction": moved["prediction"], "still": nets.generator(source, kp_source, kp_source)["prediction"],
+            "identity_weight": moved["mask"][:, 0].flatten(1).mean(1)}
 
 
 @torch.no_grad()
@@ -99,7 +112,9 @@ def _summary(s: dict[str, np.ndarray], keep: np.ndarray) -> dict:
             "psnr_mouth": round(float(s["model_mouth"][keep].mean()), 3),
             "psnr_mouth_copy_source": round(float(s["copy_mouth"][keep].mean()), 3),
             "frames_better_than_copy": round(float((model > copy).mean()), 3),
-            "face_better_than_copy": round(float((s["model_face"][keep] > s["copy_face"][keep]).mean()), 3)}
+            "face_better_than_copy": round(float((s["model_face"][keep] > s["copy_face"][keep]).mean()), 3),
+            "psnr_face_vs_no_motion": round(float(s["vs_still_face"][keep].mean()), 3),
+            "identity_flow_weight": round(float(s["identity_weight"][keep].mean()), 3)}
 
 
 def faces_found(images: torch.Tensor, backend: str) -> np.ndarray:
@@ -123,7 +138,8 @@ def evaluate(nets: LatentNetworks, bank: FrameBank, frames_per_clip: int, margin
     """
     nets.eval()
     partner = neutral_partners(bank.clips)
-    fields = ("model", "copy", "model_face", "copy_face", "model_mouth", "copy_mouth", "displacement") + \
+    fields = ("model", "copy", "model_face", "copy_face", "model_mouth", "copy_mouth", "displacement",
+              "vs_still_face", "identity_weight") + \
         (("found",) if face_detector else ())
     scores: dict[str, dict[str, list[np.ndarray]]] = {s: {f: [] for f in fields}
                                                       for s in ("same_clip", "neutral_source")}
@@ -146,9 +162,11 @@ def evaluate(nets: LatentNetworks, bank: FrameBank, frames_per_clip: int, margin
             sources["neutral_source"] = int(bank.start[partner[c]])
         for name, s in sources.items():
             source = to_tensor(bank.frames[[s]]).to(device)
-            generated = reenact(nets, source, driving)
-            copy = source.expand_as(driving)
+            rendered = reenact(nets, source, driving)
+            generated, copy = rendered["prediction"], source.expand_as(driving)
             out = scores[name]
+            out["vs_still_face"].append(psnr(generated, rendered["still"].expand_as(driving), mask).cpu().numpy())
+            out["identity_weight"].append(rendered["identity_weight"].cpu().numpy())
             for kind, image in (("model", generated), ("copy", copy)):
                 out[kind].append(psnr(image, driving).cpu().numpy())
                 out[f"{kind}_face"].append(psnr(image, driving, mask).cpu().numpy())

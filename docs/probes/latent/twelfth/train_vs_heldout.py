@@ -31,7 +31,7 @@ for name, table in (("held-out", held), ("train", train[train.dataset == "MEAD"]
     nets.train()
     train_mode = reenact_pairs(nets, x, x)
     nets.eval()
-    moved = reenact(nets, x[:1], x)
+    moved = reenact(nets, x[:1], x)["prediction"]
     print(f"{name}: autoencode eval-mode BN {psnr(eval_mode, x).mean():.2f} dB, train-mode BN "
           f"{psnr(train_mode, x).mean():.2f} dB, re-enacted from frame 0 {psnr(moved, x).mean():.2f} dB, copy of "
           f"frame 0 {psnr(x[:1].expand_as(x), x).mean():.2f} dB")
