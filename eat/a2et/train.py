@@ -64,7 +64,6 @@ def build_a2et(params: Params) -> A2ET:
 class Trainer(ray_train.CheckpointedTrainer):
     """A2ET, its optimiser and schedule for one phase, with save/restore of the whole state."""
 
-    saved_lists = ("log",)
     saved_parts = ("a2et", "opt", "sched")
 
     def __init__(self, params: Params, steps: int, seed: int, device: torch.device):

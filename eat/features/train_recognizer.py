@@ -144,7 +144,6 @@ def transcribe(model: CTCRecognizer, examples: list[Example]) -> list[str]:
 class RecognizerTrainer(ray_train.CheckpointedTrainer):
     """Model, AdamW and one-cycle schedule of one worker, with save/restore of the whole state."""
 
-    saved_lists = ("log",)
     saved_parts = ("model", "optimiser", "schedule")
 
     def __init__(self, cfg: SpeechRecognizerConfig, seed: int):

@@ -84,7 +84,6 @@ class LrFactor:
 class Trainer(ray_train.CheckpointedTrainer):
     """Networks, optimisers and schedules of one worker, with save/restore of the whole state."""
 
-    saved_lists = ("log",)
     saved_parts = ("nets", "opt_g", "opt_d", "sched_g", "sched_d")
 
     def __init__(self, latent: LatentConfig, train: LatentTrainConfig, optim: OptimConfig, seed: int,
