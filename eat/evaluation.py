@@ -1,7 +1,9 @@
 """The evaluation protocol behind Tables 1 and 3–8: generate the test clips with one model, score them.
 
 Models: ``pretrain`` (A2ET after both phases, no emotion), every adaptation variant (``eat`` is the paper's),
-and ``ground_truth`` (the test videos themselves: the reference rows). One stage scores them all, so each test
+``ground_truth`` (the test videos themselves: the reference rows) and Table 3's reconstructions ``latent_osfv`` and
+``latent_enhanced`` (each clip re-rendered by that latent model from the keypoints it detects in the clip's own
+frames: the latent space's share of every score, before A2ET predicts anything). One stage scores them all, so each test
 clip is loaded and its ground truth aligned once. Test sets (docs/paper_notes.md §7):
 
 - MEAD test identities: each clip generated from a *neutral* source of its identity, with its own audio, its
@@ -53,12 +55,14 @@ from eat.io.media import MediaError, read_audio, read_video, write_video
 from eat.io.reproducible import reproducible_torch
 from eat.io.tables import write_csv_atomic
 from eat.io.video import read_aligned_frames
+from eat.latent.data import to_tensor
+from eat.latent.evaluate import reenact
 from eat.latent.pca import ExpressionBasis
 from eat.latent.train import load_inference_model
 from eat.parallel import map_clips
 from eat.ray_runtime import ray_session
-from eat.render_clip import a2et_predictor, generate_clip
-from eat.report.inputs import BASELINE_PREFIX, EMOTION_ROWS
+from eat.render_clip import RENDER_BATCH, a2et_predictor, generate_clip
+from eat.report.inputs import BASELINE_PREFIX, EMOTION_ROWS, LATENT_RECONSTRUCTIONS
 from eat.scoring import REFERENCE_FACE, detector_factory, inception_fid, write_metrics, write_rows
 from eat.sync.embedders import load_embedder
 from eat.weights import WeightsError
@@ -126,11 +130,31 @@ def write_videos(videos: list[np.ndarray], clips: list[A2ETClip], fps: float, fo
         write_video(folder / f"{clip.uid}.mp4", iter(video), fps, w, h, audio=read_audio(clip.audio))
 
 
+@torch.no_grad()
+def generate_reconstruction(latent_model: Path | str, clips: list[A2ETClip],
+                            render_batch: int = RENDER_BATCH) -> list[np.ndarray]:
+    """Each clip's frames re-rendered from its source image by the latent model ``latent_model``, driven by the
+    keypoints its detector and head-pose estimator find in those frames (:func:`eat.latent.evaluate.reenact`)."""
+    nets = load_inference_model(latent_model)
+    videos = []
+    for clip in clips:
+        source = to_tensor(clip.source.frame[None])
+        out = torch.cat([reenact(nets, source, to_tensor(clip.frames[s:s + render_batch]))["prediction"]
+                         for s in range(0, len(clip.frames), render_batch)])
+        videos.append((out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy())
+    return videos
+
+
 def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[A2ETClip], dataset: str, *,
-                 a2et_model: Path | str, latent_model: Path | str, adaptation_dir: Path | str) -> list[np.ndarray]:
-    """The test videos of model ``name``: the ground truth itself, the pretrained model, or an adapted variant."""
+                 a2et_model: Path | str, latent_models: dict[str, Path | str], adaptation_dir: Path | str
+                 ) -> list[np.ndarray]:
+    """The test videos of model ``name``: the ground truth itself, a latent model's reconstruction
+    (``latent_models``: variant → model.pt), the pretrained model, or an adapted variant."""
+    latent_model = latent_models["enhanced"]
     if name == "ground_truth":
         return [c.frames for c in clips]
+    if name in LATENT_RECONSTRUCTIONS:
+        return generate_reconstruction(latent_models[LATENT_RECONSTRUCTIONS[name]], clips)
     if name == "pretrain":
         return generate_pretrain(a2et_model, latent_model, params, basis, clips, dataset)
     return generate_adapted(Path(adaptation_dir) / name / "model.pt", params, basis, clips, dataset)
@@ -277,11 +301,13 @@ def write_summary(numbers: dict[str, Any], path: Path, skipped: list[dict] | Non
 def evaluate_models(params: Params, models: list[str], *, latent_table: Path | str, audio_table: Path | str,
                     latent_model: Path | str, pca_dir: Path | str, a2et_model: Path | str,
                     adaptation_dir: Path | str, sync_expert: Path | str, emotion_classifier: Path | str,
-                    out_dir: Path | str, baselines_dir: Path | str | None = None) -> dict[str, dict[str, Any]]:
+                    out_dir: Path | str, baselines_dir: Path | str | None = None,
+                    osfv_model: Path | str | None = None) -> dict[str, dict[str, Any]]:
     """Stage ``evaluate``: per dataset, load the test clips and align their ground truth once, then generate and
     score them with every model, and score every baseline folder's videos of them; ``<out_dir>/<model>/`` gets
     metrics.json, the per-clip tables and (our models) the MEAD videos; ``<out_dir>/test_clips.csv`` lists the
-    clips (what a baseline must generate)."""
+    clips (what a baseline must generate). ``latent_model`` is the enhanced latent model everything downstream
+    uses; ``osfv_model`` the OSFV one, needed only for ``latent_osfv``."""
     basis = ExpressionBasis.load(pca_dir, params.latent.pca_components)
     out_dir = Path(out_dir)
     classifier = load_emotion_classifier(emotion_classifier)
@@ -304,7 +330,8 @@ def evaluate_models(params: Params, models: list[str], *, latent_table: Path | s
             truth = aligned_truth(clips, scorer.new_detector, workers)
             for name in tqdm(models, desc=f"evaluate {dataset}", unit="model"):
                 videos = model_videos(name, params, basis, clips, dataset, a2et_model=a2et_model,
-                                      latent_model=latent_model, adaptation_dir=adaptation_dir)
+                                      latent_models={"enhanced": latent_model, "osfv": osfv_model},
+                                      adaptation_dir=adaptation_dir)
                 rows, fid, failed = score_clips(videos, clips, dataset, truth, scorer, classifier, workers)
                 if failed:
                     raise RuntimeError(f"{name}: scoring {dataset} clips failed:\n" +

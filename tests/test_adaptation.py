@@ -19,6 +19,7 @@ from eat.a2et.train import RenderingParts, build_a2et, load_clips, save_model
 from eat.adapt.control import rises_with_intensity
 from eat.adapt.data import adaptation_clips, fraction_mask, neutral_sources
 from eat.adapt.generate import emotion_codes, emotional_video, intensity_mix, latent_code
+from eat.adapt.heldout import balanced_subset
 from eat.adapt.train import RUN_NAME, Trainer, adaptation_losses, loss_weights
 from eat.config import EMOTIONS, AdaptationVariant, deep_merge, parse_params, read_yaml, write_yaml_atomic
 from eat.emotion.emotion_fan import EmotionFAN
@@ -48,6 +49,16 @@ def test_intensity_control_needs_a_real_rise_not_noise():
     assert not rises_with_intensity([0.0424, 0.0424, 0.04241, 0.04241, 0.04241])  # rises by 1e-5 only
     assert not rises_with_intensity([0.1, 0.3, 0.2, 0.4, 0.5])                 # falls on the way
     assert not rises_with_intensity([0.5, 0.4, 0.3, 0.2, 0.1])
+
+
+def test_the_scored_sample_deals_its_clips_evenly_over_the_emotions():
+    table = _table([(i, e, f"{s:03d}") for i in ("A", "B") for e in ("angry", "happy", "neutral", "sad")
+                    for s in range(3)])
+    picked = balanced_subset(table, 9)                      # 9 = 3 + 2 + 2 + 2, angry (first in EMOTIONS) the extra
+    assert picked.emotion.value_counts().to_dict() == {"angry": 3, "happy": 2, "neutral": 2, "sad": 2}
+    assert picked.uid.is_monotonic_increasing and set(picked.identity) == {"A", "B"}
+    assert picked.uid.tolist() == balanced_subset(table.sample(frac=1, random_state=0), 9).uid.tolist()
+    assert len(balanced_subset(table, 0)) == len(balanced_subset(table, 99)) == len(table)
 
 
 def test_fraction_mask_keeps_a_share_of_every_emotion_deterministically():

@@ -192,14 +192,19 @@ def test_the_stage_scores_every_baseline_folder_and_lists_the_test_clips(tmp_pat
     shutil.copy(tmp_path / "clips" / f"{angry}.mp4", tmp_path / "baselines" / "copy")
 
     out = tmp_path / "evaluate"
-    in_fresh_process(evaluate_models, params, ["ground_truth"], latent_table=paths["latent_table"],
+    in_fresh_process(evaluate_models, params, ["ground_truth", "latent_enhanced"], latent_table=paths["latent_table"],
                      audio_table=paths["audio_table"], latent_model=paths["latent_model"], pca_dir=paths["pca"],
                      a2et_model="", adaptation_dir="", sync_expert=paths["sync_expert"],
                      emotion_classifier=classifier, out_dir=out, baselines_dir=tmp_path / "baselines")
     listed = pd.read_csv(out / "test_clips.csv").set_index("uid")
     assert sorted(listed.index) == [angry, neutral] and listed.source_uid[angry] == neutral
     assert listed.source_video[angry] == str(tmp_path / "clips" / f"{neutral}.mp4")
-    assert sorted(p.name for p in out.iterdir()) == ["baseline_copy", "ground_truth", "test_clips.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["baseline_copy", "ground_truth", "latent_enhanced",
+                                                     "test_clips.csv"]
+    # Table 3's reconstruction: every clip re-rendered by the latent model, scored as any generated video.
+    rebuilt = pd.read_parquet(out / "latent_enhanced" / "mead_clips.parquet")
+    assert sorted(rebuilt.uid) == [angry, neutral] and rebuilt.emotion_pred.notna().all()
+    assert sorted(p.name for p in (out / "latent_enhanced" / "videos").iterdir()) == [f"{angry}.mp4", f"{neutral}.mp4"]
     metrics = json.loads((out / "baseline_copy" / "metrics.json").read_text())
     assert metrics["MEAD/clips"] == 1 and metrics["MEAD/skipped"] == 1
     assert metrics["skipped"] == [{"dataset": "MEAD", "uid": neutral, "path": str(tmp_path / "baselines" / "copy" /

@@ -172,6 +172,11 @@ def test_ablation_and_emotion_tables(built):
     psnr = t3.cell("enhanced", "neutral_source.psnr_face")   # the paper's PSNR beside ours: another crop, no Δ
     assert psnr.ours == pytest.approx(19.2) and psnr.paper == 24.49 and psnr.diff is None
     assert t3.cell("osfv", "Acc_emo").paper == 30 and t3.cell("osfv", "Acc_emo").ours is None
+    assert any(n.startswith("OSFV latent: ") and "latent_osfv/metrics.json not found" in n for n in t3.notes)
+    rebuilt = t3.cell("enhanced", "Acc_emo")  # the evaluate stage's reconstruction, with its n, compared
+    assert rebuilt.paper == 86 and rebuilt.n == 24 and rebuilt.diff == pytest.approx(rebuilt.ours - 86)
+    assert t3.cell("enhanced", "M-LMD").ours is not None and t3.cell("copy_source", "M-LMD").ours is None
+    assert [c.label for c in t3.columns][-2:] == ["Sync_expert", "Acc_emo (%)"]   # the run's key, named as such
     f6 = tables["F6_numbers"]
     assert f6.cell("paper_profile", "mapper").diff == pytest.approx(-0.004)
     assert f6.cell("run_profile", "adaptation").ours == pytest.approx(37.5)

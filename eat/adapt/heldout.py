@@ -25,13 +25,27 @@ from eat.emotion.predict import predict_videos
 from eat.latent.pca import ExpressionBasis
 
 
+def balanced_subset(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``n`` rows of ``table`` (all when ``n`` is 0 or larger) dealt evenly over the emotions present, in EMOTIONS
+    order (``n // E`` each, one more for the first ``n mod E``), each emotion's spread evenly over its uid-sorted
+    rows (:func:`~eat.a2et.train.evaluation_subset`); uid-sorted. Every emotion's Acc_emo then rests on as many
+    clips as the sample allows (an emotion with fewer clips than its share gives all it has)."""
+    if not n or n >= len(table):
+        return table
+    emotions = [e for e in EMOTIONS if (table.emotion == e).any()]
+    shares = {e: n // len(emotions) + (i < n % len(emotions)) for i, e in enumerate(emotions)}
+    parts = [evaluation_subset(table[table.emotion == e].sort_values("uid").reset_index(drop=True), k)
+             for e, k in shares.items() if k]
+    return pd.concat(parts).sort_values("uid").reset_index(drop=True)
+
+
 def heldout_clips(params: Params, latent_table: Path | str, audio_table: Path | str, basis: ExpressionBasis,
                   latent_model: Path | str, n: int, emotional_only: bool = True) -> list[A2ETClip]:
-    """``n`` MEAD test clips (0 = all) spread evenly over the uid-sorted list, with neutral sources."""
+    """``n`` MEAD test clips (0 = all; :func:`balanced_subset`) with neutral sources."""
     table = a2et_table(latent_table, audio_table)
     table = table[(table.dataset == "MEAD") & (table.split == "test")].reset_index(drop=True)
     use = (table.emotion != "neutral").to_numpy() if emotional_only else np.ones(len(table), bool)
-    chosen = set(evaluation_subset(table[use], n).uid)
+    chosen = set(balanced_subset(table[use], n).uid)
     needed = table[table.uid.isin(chosen) | (table.emotion == "neutral")].reset_index(drop=True)
     clips = load_clips(params, needed, basis, str(latent_model), with_frames=True)
     kept, _, _ = adaptation_clips(needed, clips, needed.uid.isin(chosen).to_numpy())

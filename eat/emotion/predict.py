@@ -11,17 +11,18 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from eat.emotion.emotion_fan import face_crops
-from eat.emotion.train import frames_tensor
+from eat.emotion.train import frames_tensor, judged_face_crops
 
 
 def video_probabilities(model, videos: Sequence[np.ndarray]) -> np.ndarray:
     """(C, 8) emotion probabilities (EMOTIONS order) of videos of aligned frames (T, H, W, 3) uint8 RGB — the
     layout of data/interim/aligned and of generated videos — by the trained Emotion-FAN
-    (eat.emotion.train.load_emotion_classifier): the classifier's face box of every frame, all frames at once."""
+    (eat.emotion.train.load_emotion_classifier): the classifier's face box of every frame, all frames at once, cut
+    and rounded to uint8 exactly as the stage's held-out clips (:func:`~eat.emotion.train.judged_face_crops`), so
+    the Ground Truth row equals the stage's own held-out accuracy (unrounded crops flipped one clip in 48)."""
     model.eval()
     with torch.inference_mode():
-        return np.stack([model(face_crops(frames_tensor(v), model.cfg.input_size)[None]).softmax(1)[0].numpy()
+        return np.stack([model(frames_tensor(judged_face_crops(v, model.cfg.input_size))[None]).softmax(1)[0].numpy()
                          for v in videos])
 
 

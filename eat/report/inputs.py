@@ -29,7 +29,10 @@ import yaml
 
 from eat.paths import BASELINES, REPORTS
 
-REFERENCE_MODELS = ("ground_truth", "pretrain")
+LATENT_RECONSTRUCTIONS = {"latent_osfv": "osfv", "latent_enhanced": "enhanced"}
+"""Table 3's evaluated rows: each test clip re-rendered by one latent model (``models/latent/<variant>``) from the
+keypoints it detects in the clip's own frames (no audio, no A2ET): what the latent space carries."""
+REFERENCE_MODELS = ("ground_truth", "pretrain", *LATENT_RECONSTRUCTIONS)
 BASELINE_PREFIX = "baseline_"
 EMOTION_ROWS = "mead_emotion.parquet"   # a model's Acc_emo rows when they are not its scored clips' (Ground Truth)
 
