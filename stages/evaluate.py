@@ -24,8 +24,8 @@ def main() -> int:
     parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
     parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
     parser.add_argument("--latent-model", type=Path, default=paths.LATENT_MODEL)
-    parser.add_argument("--osfv-model", type=Path, default=paths.MODELS / "latent" / "osfv" / "model.pt",
-                        help="the OSFV latent model (Table 3's latent_osfv)")
+    parser.add_argument("--osfv-model", type=Path, required=True,
+                        help="the OSFV latent model, models/latent/osfv/model.pt in dvc.yaml (Table 3's latent_osfv)")
     parser.add_argument("--pca", type=Path, default=paths.PCA)
     parser.add_argument("--a2et", type=Path, default=paths.A2ET_MODEL)
     parser.add_argument("--adaptation", type=Path, default=paths.ADAPTATION, help="folder of the variants' model.pt")

@@ -19,7 +19,8 @@ from eat.config import (
     EmotionStillsConfig,
 )
 from eat.emotion import train as emotion_train
-from eat.emotion.emotion_fan import face_crops, load_emotion_fan
+from eat.emotion.emotion_fan import EmotionFAN, face_crops, load_emotion_fan
+from eat.emotion.predict import video_probabilities
 from eat.emotion.train import (
     EmotionClip,
     emotion_tables,
@@ -37,6 +38,7 @@ from tests.supervision_fixture import (
     FRAMES,
     JUDGED_SIZE,
     RAY,
+    SIZE,
     drop_newest_checkpoint,
     emotion_cfg,
     log_losses,
@@ -124,14 +126,20 @@ def test_still_clips_are_trained_on_alone_first_then_mixed_into_the_clips(superv
 
 
 def test_emotion_training_crops_are_the_crops_acc_emo_judges(supervision):
-    # Trained on what it will judge: frames at the test videos' resolution, face box cut and resized by the same
-    # function eat.emotion.predict applies to generated videos (only uint8 rounding apart).
+    # Trained on what it will judge: frames at the test videos' resolution, face box cut, resized and rounded to
+    # uint8 by the function eat.emotion.predict applies to every judged video, so the stage's held-out score and the
+    # Ground Truth row are one number (with unrounded crops they differed by one clip in 48).
     train, _ = emotion_tables(supervision["pose"])
-    clip = load_emotion_clips(train.iloc[:1], 24, frame_size=JUDGED_SIZE)[0]
-    judged = face_crops(frames_tensor(read_frames(train.aligned.iloc[0], JUDGED_SIZE)), 24).movedim(-3, -1).numpy()
-    assert clip.frames.shape == (FRAMES, 24, 24, 3) and clip.frames.dtype == np.uint8
+    clip = load_emotion_clips(train.iloc[:1], SIZE, frame_size=JUDGED_SIZE)[0]
+    video = read_frames(train.aligned.iloc[0], JUDGED_SIZE)
+    judged = face_crops(frames_tensor(video), SIZE).movedim(-3, -1).numpy()
+    assert clip.frames.shape == (FRAMES, SIZE, SIZE, 3) and clip.frames.dtype == np.uint8
     assert np.abs(clip.frames / 255.0 - judged).max() <= 0.5 / 255 + 1e-6
-    assert not np.array_equal(clip.frames, read_face_crops(train.aligned.iloc[0], 24))   # the stored-size path differs
+    assert not np.array_equal(clip.frames, read_face_crops(train.aligned.iloc[0], SIZE))  # the stored-size path differs
+    model = EmotionFAN(emotion_cfg()).eval()
+    with torch.inference_mode():
+        trained_on = model(frames_tensor(clip.frames)[None]).softmax(1)[0].numpy()
+    assert np.array_equal(video_probabilities(model, [video])[0], trained_on)
 
 
 def test_emotion_classifier_learns_the_fixture_colours(supervision, on_ray_head):
