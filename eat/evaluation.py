@@ -1,7 +1,8 @@
 """The evaluation protocol behind Tables 1 and 3–8: generate the test clips with one model, score them.
 
 Models: ``pretrain`` (A2ET after both phases, no emotion), every adaptation variant (``eat`` is the paper's),
-``ground_truth`` (the test videos themselves: the reference rows) and Table 3's reconstructions ``latent_osfv`` and
+``ground_truth`` (the test videos themselves: the reference rows), ``static`` (the source image in every frame:
+the floor a generated video must beat) and Table 3's reconstructions ``latent_osfv`` and
 ``latent_enhanced`` (each clip re-rendered by that latent model from the keypoints it detects in the clip's own
 frames: the latent space's share of every score, before A2ET predicts anything). One stage scores them all, so each test
 clip is loaded and its ground truth aligned once. Test sets (docs/paper_notes.md §7):
@@ -15,7 +16,9 @@ clip is loaded and its ground truth aligned once. Test sets (docs/paper_notes.md
 Every model's videos are rendered by :func:`eat.render_clip.generate_clip`, the project's one generation path.
 
 The MEAD videos are kept as ``videos/<uid>.mp4`` with their audio (user study, inspection).
-Scores per clip (metrics/): PSNR, SSIM, M-LMD, F-LMD on aligned 128² crops; the 5 FID frames; sync confidence
+Scores per clip (metrics/): PSNR, SSIM, M-LMD, F-LMD on aligned 128² crops (without frame 0 where it is the
+source image itself, MEAD's neutral clips and LRW: an input, on which a held source would score PSNR = ∞, as A2ET's
+held-out scores skip it); the 5 FID frames; sync confidence
 and offset (lip-sync expert, or SyncNet v2 when its weights resolve); the emotion the classifier sees (MEAD).
 Clips are scored in parallel (:func:`eat.parallel.map_clips`, ``evaluate.workers``; one Ray session for the
 stage, the sync network loaded once per worker); the emotion classifier and FID run batched in the driver.
@@ -62,7 +65,7 @@ from eat.latent.train import load_inference_model
 from eat.parallel import map_clips
 from eat.ray_runtime import ray_session
 from eat.render_clip import RENDER_BATCH, a2et_predictor, generate_clip
-from eat.report.inputs import BASELINE_PREFIX, EMOTION_ROWS, LATENT_RECONSTRUCTIONS
+from eat.report.inputs import BASELINE_PREFIX, EMOTION_ROWS, LATENT_RECONSTRUCTIONS, STATIC
 from eat.scoring import REFERENCE_FACE, detector_factory, inception_fid, write_metrics, write_rows
 from eat.sync.embedders import load_embedder
 from eat.weights import WeightsError
@@ -148,11 +151,13 @@ def generate_reconstruction(latent_model: Path | str, clips: list[A2ETClip],
 def model_videos(name: str, params: Params, basis: ExpressionBasis, clips: list[A2ETClip], dataset: str, *,
                  a2et_model: Path | str, latent_models: dict[str, Path | str], adaptation_dir: Path | str
                  ) -> list[np.ndarray]:
-    """The test videos of model ``name``: the ground truth itself, a latent model's reconstruction
+    """The test videos of model ``name``: the ground truth itself, its static source, a latent model's reconstruction
     (``latent_models``: variant → model.pt), the pretrained model, or an adapted variant."""
     latent_model = latent_models["enhanced"]
     if name == "ground_truth":
         return [c.frames for c in clips]
+    if name == STATIC:
+        return [np.repeat(c.source.frame[None], c.n_frames, axis=0) for c in clips]
     if name in LATENT_RECONSTRUCTIONS:
         return generate_reconstruction(latent_models[LATENT_RECONSTRUCTIONS[name]], clips)
     if name == "pretrain":
@@ -184,6 +189,7 @@ class ClipJob:
     truth_aligned: AlignedVideo    # its alignment (:func:`aligned_truth`)
     mel: np.ndarray                # (T', n_mels), the clip's own audio, for the sync expert
     audio: str                     # the clip's 16 kHz wav, for SyncNet v2
+    first_is_source: bool = False  # frame 0 is the source image itself (MEAD neutral clips, LRW): an input
 
 
 @cache
@@ -202,9 +208,12 @@ class ClipScorer:
     new_detector: DetectorFactory
 
     def __call__(self, job: ClipJob) -> ImageResult:
+        skip = int(job.first_is_source)     # an input is not scored: a held source would score PSNR = ∞ on it
+        truth = job.truth_aligned
         with threadpool_limits(limits=1), reproducible_torch(threads=1):
-            result = image_metrics(job.uid, job.video, job.truth, self.new_detector, REFERENCE_FACE,
-                                   real_aligned=job.truth_aligned)
+            result = image_metrics(job.uid, job.video[skip:], job.truth[skip:], self.new_detector, REFERENCE_FACE,
+                                   real_aligned=AlignedVideo(truth.frames[skip:], truth.landmarks[skip:],
+                                                             truth.found[skip:]))
             column, embed = sync_embedder(self.sync_expert)
             samples = read_audio(job.audio, AVClip.rate)[0] if column == "Sync" else None
             score = sync_score(AVClip(job.uid, job.video, mel=job.mel, samples=samples), embed)
@@ -215,7 +224,8 @@ def score_clips(videos: list[np.ndarray], clips: list[A2ETClip], dataset: str, t
                 scorer: ClipScorer, classifier, workers: int = 1) -> tuple[pd.DataFrame, list, dict[str, str]]:
     """(per-clip rows, their FID frame pairs, {uid: why it failed}) of ``videos`` against the clips' ground truth:
     :class:`ClipScorer` per clip in parallel, then the emotion classifier on the scored MEAD videos at once."""
-    jobs = [ClipJob(c.uid, v, c.frames, truth[c.uid], c.mel, c.audio) for v, c in zip(videos, clips, strict=True)]
+    jobs = [ClipJob(c.uid, v, c.frames, truth[c.uid], c.mel, c.audio, np.array_equal(c.source.frame, c.frames[0]))
+            for v, c in zip(videos, clips, strict=True)]
     outcomes = map_clips(scorer, jobs, desc=f"score {dataset}", workers=workers)
     ok = [i for i, o in enumerate(outcomes) if o.error is None]
     table = pd.DataFrame([{**outcomes[i].value.row, "dataset": dataset, "emotion": clips[i].emotion} for i in ok])

@@ -1,8 +1,8 @@
 """DVC stage ``evaluate``: generate the MEAD and LRW test clips with every model and score them (metrics/).
 
-Models: ground_truth, pretrain, Table 3's latent_osfv and latent_enhanced, and params.yaml ``adaptation_runs``
-(eat = the paper's model); every folder of ``--baselines`` (another method's ``<uid>.mp4`` per test clip) is scored
-as ``baseline_<folder>``."""
+Models: ground_truth, pretrain, static (the source image held), Table 3's latent_osfv and latent_enhanced, and
+params.yaml ``adaptation_runs`` (eat = the paper's model); every folder of ``--baselines`` (another method's
+``<uid>.mp4`` per test clip) is scored as ``baseline_<folder>``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from stages.cli import run_stage
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--models", nargs="*", help="default: ground_truth, pretrain, latent_osfv, latent_enhanced "
-                                                    "and every adaptation run")
+    parser.add_argument("--models", nargs="*", help="default: ground_truth, pretrain, static, latent_osfv, "
+                                                    "latent_enhanced and every adaptation run")
     parser.add_argument("--latent-table", type=Path, default=paths.LATENT_TABLE)
     parser.add_argument("--audio-table", type=Path, default=paths.AUDIO_TABLE)
     parser.add_argument("--latent-model", type=Path, default=paths.LATENT_MODEL)

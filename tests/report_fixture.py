@@ -78,7 +78,7 @@ def write_fixture(root: Path, baseline: str | None = BASELINE) -> Path:
         "ingest": {"outs": [{"path": "data/interim/manifest.parquet", "md5": "def456"}]}}}))
     reports = root / "reports"
     models = (["ground_truth", "pretrain", *VARIANTS] + ([f"baseline_{baseline}"] if baseline else [])
-              + ["latent_enhanced"])          # Table 3's latent_osfv is left out: its cells say why
+              + ["static", "latent_enhanced"])   # Table 3's latent_osfv is left out: its cells say why
     for i, model in enumerate(models):
         counts = BASELINE_CLIPS if model.startswith("baseline_") else EMOTION_CLIPS
         if model == FACELESS:

@@ -110,7 +110,7 @@ def test_dvc_repro_micro_profile_end_to_end(tmp_path):
     for variant in params.adaptation_runs:
         metrics = json.loads((repo / "reports" / "adaptation" / variant / "metrics.json").read_text())
         assert metrics["steps"] == params.adaptation_train.steps and metrics["trainable_parameters"] > 0
-    for model in ("ground_truth", "pretrain", "latent_osfv", "latent_enhanced", *params.adaptation_runs):
+    for model in ("ground_truth", "pretrain", "static", "latent_osfv", "latent_enhanced", *params.adaptation_runs):
         metrics = json.loads((repo / "reports" / "evaluate" / model / "metrics.json").read_text())
         assert metrics["MEAD/clips"] > 0 and "MEAD/Acc_emo" in metrics and metrics["LRW/clips"] > 0
     assert json.loads((repo / "reports" / "evaluate" / "ground_truth" / "metrics.json").read_text())["MEAD/SSIM"] \

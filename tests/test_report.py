@@ -98,9 +98,11 @@ def test_table1_is_ours_beside_the_paper(built):
     fd = t.cell("eat", "FID")              # a substitute feature space: paper shown, no difference
     assert fd.ours == 38.0 and fd.paper == 19.69 and fd.diff is None
     assert [c.label for c in t.columns][2:4] == ["FD_emotion_fan", "Sync_expert"]
-    assert [r.label for r in t.rows] == ["Pretrain", "EAT", "Ground Truth", "Wav2Lip (baseline)", "ATVG (paper only)",
-                                         "MakeItTalk (paper only)", "AVCT (paper only)", "PC-AVS (paper only)",
-                                         "EAMM (paper only)"]
+    assert [r.label for r in t.rows] == ["Pretrain", "EAT", "static source frame (baseline)", "Ground Truth",
+                                         "Wav2Lip (baseline)", "ATVG (paper only)", "MakeItTalk (paper only)",
+                                         "AVCT (paper only)", "PC-AVS (paper only)", "EAMM (paper only)"]
+    static = t.cell("static", "M-LMD")                 # the floor, scored on the same clips; the paper has no such row
+    assert static.ours is not None and static.paper is None and static.diff is None
     base = t.cell("baseline_wav2lip", "PSNR")          # data/baselines/wav2lip → the paper's Wav2Lip row
     assert base.paper == 19.12 and base.diff == pytest.approx(base.ours - 19.12)
     few = t.cell("baseline_wav2lip", "Acc_emo")        # 2 of 2 clips: shown with n, not compared

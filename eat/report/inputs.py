@@ -32,7 +32,10 @@ from eat.paths import BASELINES, REPORTS
 LATENT_RECONSTRUCTIONS = {"latent_osfv": "osfv", "latent_enhanced": "enhanced"}
 """Table 3's evaluated rows: each test clip re-rendered by one latent model (``models/latent/<variant>``) from the
 keypoints it detects in the clip's own frames (no audio, no A2ET): what the latent space carries."""
-REFERENCE_MODELS = ("ground_truth", "pretrain", *LATENT_RECONSTRUCTIONS)
+STATIC = "static"
+"""Table 1's floor: every frame is the clip's source image (MEAD: the neutral source; LRW: the first frame), the
+video a model that moves nothing would make; the issue's Pretrain bars compare with it on the same clips."""
+REFERENCE_MODELS = ("ground_truth", "pretrain", STATIC, *LATENT_RECONSTRUCTIONS)
 BASELINE_PREFIX = "baseline_"
 EMOTION_ROWS = "mead_emotion.parquet"   # a model's Acc_emo rows when they are not its scored clips' (Ground Truth)
 

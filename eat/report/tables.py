@@ -17,7 +17,8 @@ from eat.report.paper_numbers import PaperNumbers
 from eat.report.substitutes import Flag, for_table
 from eat.report.table_model import NO_COMPARISON, Cell, Column, Row, Table
 
-LABELS = {"ground_truth": "Ground Truth", "pretrain": "Pretrain", "eat": "EAT"}
+LABELS = {"ground_truth": "Ground Truth", "pretrain": "Pretrain", "eat": "EAT",
+          "static": "static source frame (baseline)"}
 NOT_RECORDED = "Paper values not recorded here (the paper's tables are cited in docs/paper_notes.md §10)."
 # The paper's names of its rows that are no model name of the pipeline (paper_numbers.yaml rows).
 PAPER_LABELS = {"baseline_atvg": "ATVG", "baseline_wav2lip": "Wav2Lip", "baseline_makeittalk": "MakeItTalk",
@@ -168,7 +169,7 @@ def metric_table(table_id: str, title: str, results: RunResults, paper: PaperNum
 
 
 def table1(results: RunResults, paper: PaperNumbers, flags: list[Flag], dataset: str) -> Table:
-    rows = [(m, label(m)) for m in ("pretrain", "eat", "ground_truth")]
+    rows = [(m, label(m)) for m in ("pretrain", "eat", "static", "ground_truth")]
     rows += [(BASELINE_PREFIX + b, label(BASELINE_PREFIX + b)) for b in results.baselines]
     metrics = MEAD_METRICS if dataset == "MEAD" else LRW_METRICS
     protocol = ("MEAD test identities, neutral source frame, ground-truth head pose, predicted keypoints"
