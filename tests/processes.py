@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eat.ray_runtime import ADDRESS_ENV
+from eat.ray_train import read_state
 
 REPO = Path(__file__).resolve().parent.parent
 """The checkout the tests run from: the stage subprocesses' working directory and ``PYTHONPATH``."""
@@ -62,6 +63,11 @@ def in_fresh_process(fn: Callable, *args, **kwargs):
 # health check, tolerated for 10 minutes). Ray Train hands the variable on from the driver to its controller, so it
 # goes in the stage's environment, local Ray or not.
 RAY_TRAIN_FAST_POLL = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
+
+# A raylet starts idle Python workers ahead of demand for each new driver (about 0.6 s of CPU each). A training
+# stage's Ray Train run never uses them (it starts its controller, helper and worker actors in processes of their own),
+# so on the test suite's 2 busy cores they are pure cost: off in the test heads and the stages' own local Rays.
+RAY_NO_PRESTART = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 
 _HEAD_READY = "Ray runtime started."
 _HEAD_START_S = 120        # bound on `ray start --head` (seconds on a loaded 2-core machine)
@@ -148,7 +154,7 @@ def start_ray_head(num_cpus: int = 2, cwd: Path | None = None) -> RayHead:
     """
     temp_dir = Path(tempfile.mkdtemp(prefix="eat-rh-"))
     auth = {"RAY_AUTH_MODE": "disabled"}
-    env = {**os.environ, **auth, "RAY_USAGE_STATS_ENABLED": "0",
+    env = {**os.environ, **auth, **RAY_NO_PRESTART, "RAY_USAGE_STATS_ENABLED": "0",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log = temp_dir / "head.log"
     args = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--num-cpus={num_cpus}",
@@ -181,7 +187,7 @@ def stage_env(ray_env: dict[str, str] | None = None) -> dict[str, str]:
     """A stage subprocess's environment: the project on ``PYTHONPATH``, no usage stats, Ray Train's fast health
     poll, and with ``ray_env`` (``ray_head.env``) the session's Ray head instead of a local Ray of its own."""
     return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **RAY_TRAIN_FAST_POLL,
-            **(ray_env or {})}
+            **RAY_NO_PRESTART, **(ray_env or {})}
 
 
 def run_stage(args: list[str], ray_env: dict[str, str] | None = None) -> str:
@@ -204,6 +210,20 @@ def kill_at_first_checkpoint(args: list[str], storage: Path, ray_head: RayHead) 
     proc.wait()
     ray_head.wait_until_gone("TrainController", "RayTrainWorker")
     assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
+
+
+def checkpoints(run: Path) -> set[Path]:
+    """The Ray Train checkpoint folders of ``run`` (not Ray's run record beside them)."""
+    return {folder for folder in run.glob("checkpoint_*") if folder.is_dir()}
+
+
+def drop_newest_checkpoint(run: Path) -> int:
+    """Delete the newest Ray Train checkpoint of ``run`` (what a run killed before writing it leaves); the step of
+    the newest one left."""
+    steps = {folder: read_state(folder)["step"] for folder in checkpoints(run)}
+    newest = max(steps, key=steps.get)
+    shutil.rmtree(newest)
+    return max(step for folder, step in steps.items() if folder != newest)
 
 
 def resumed_step(output: str, steps: int) -> int:

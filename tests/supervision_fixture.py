@@ -10,7 +10,6 @@ mp4 + landmark npz, audio-feature npz with ``mel``, the pose-stage and audio-fea
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -22,7 +21,6 @@ from eat.config import EmotionClassifierConfig, EmotionStillsConfig, RayConfig, 
 from eat.io.arrays import write_npz
 from eat.io.media import write_video
 from eat.io.video import read_frames
-from eat.ray_train import read_state
 from tests.processes import REPO
 
 SIZE = 32
@@ -104,20 +102,6 @@ def emotion_cfg(**change) -> EmotionClassifierConfig:
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
-def checkpoints(run: Path) -> set[Path]:
-    """The Ray Train checkpoint folders of ``run`` (not Ray's run record beside them)."""
-    return {folder for folder in run.glob("checkpoint_*") if folder.is_dir()}
-
-
-def drop_newest_checkpoint(run: Path) -> int:
-    """Delete the newest Ray Train checkpoint of ``run`` (what a run killed before writing it leaves); the step of
-    the newest one left."""
-    steps = {folder: read_state(folder)["step"] for folder in checkpoints(run)}
-    newest = max(steps, key=steps.get)
-    shutil.rmtree(newest)
-    return max(step for folder, step in steps.items() if folder != newest)
 
 
 def log_losses(metrics: Path) -> pd.DataFrame:

@@ -32,14 +32,13 @@ from eat.emotion.train import (
 )
 from eat.io.reproducible import SUPERVISOR_THREADS, reproducible_torch
 from eat.io.video import read_frames
-from tests.processes import in_fresh_process
+from tests.processes import drop_newest_checkpoint, in_fresh_process
 from tests.supervision_fixture import (
     FACE_COLOUR,
     FRAMES,
     JUDGED_SIZE,
     RAY,
     SIZE,
-    drop_newest_checkpoint,
     emotion_cfg,
     log_losses,
     same_weights,
@@ -75,13 +74,24 @@ def _plain_emotion_loop(cfg: EmotionClassifierConfig, clips: list, seed: int,
     return model
 
 
-def test_emotion_classifier_trains_to_the_plain_loops_weights_and_resumes_bit_for_bit(supervision, on_ray_head):
+def test_emotion_classifier_trains_on_stills_then_clips_to_the_plain_loops_weights_and_resumes_bit_for_bit(
+        supervision, on_ray_head):
     # Dropout on, so that the weights depend on each step's seeding; the lr drops after steps 1 and 4 (milestones).
-    cfg, root = emotion_cfg(attention_dropout=0.5, classifier_dropout=0.5), supervision["root"]
+    # The stills (the fixture's own training clips under other names, two frames each) are trained on alone for 3
+    # steps first, then mixed into the clips for the stage's 6 steps.
+    cfg = emotion_cfg(attention_dropout=0.5, classifier_dropout=0.5,
+                      stills=EmotionStillsConfig(identities=1, frames=2, pretrain_steps=3))
+    root = supervision["root"]
     out, metrics = root / "emo_whole", root / "ew" / "m.json"
-    in_fresh_process(train_emotion_classifier, cfg, 0, supervision["pose"], out, metrics, RAY)
+    train_table, _ = emotion_tables(supervision["pose"])
+    clips = load_emotion_clips(train_table, cfg.input_size)
+    stills = [EmotionClip(f"still__{c.uid}", c.label, c.frames[:2]) for c in clips]
+    in_fresh_process(train_emotion_classifier, cfg, 0, supervision["pose"], out, metrics, RAY, stills=stills)
     saved = json.loads(metrics.read_text())
-    assert saved["steps"] == 6 and saved["weights"]["weights"] == "scratch" and saved["train_clips"] == 6
+    assert saved["steps"] == 6 and saved["weights"]["weights"] == "scratch"
+    assert saved["train_clips"] == len(clips) == 6 and saved["still_clips"] == len(stills)
+    assert saved["pretraining"]["steps"] == 3 and saved["pretraining"]["still_clips"] == len(stills)
+    assert pd.read_csv(metrics.with_name("pretrain_log.csv")).step.tolist() == [2, 3]
     held, protocol = saved["heldout"], saved["heldout_protocol"]
     assert held["clips"] == 3 and held["chance"] == saved["acc_emo_chance"] == 0.125
     assert protocol["clips"] == 2 and [e for e, acc in protocol["accuracy_by_emotion"].items() if acc is not None] \
@@ -93,36 +103,21 @@ def test_emotion_classifier_trains_to_the_plain_loops_weights_and_resumes_bit_fo
     log = log_losses(metrics)
     assert log.step.tolist() == [2, 4, 6] and np.isfinite(log.total).all()
 
-    train_table, _ = emotion_tables(supervision["pose"])
     first = load_emotion_classifier(out / "model.pt")
-    expected = _plain_emotion_loop(cfg, load_emotion_clips(train_table, cfg.input_size), 0)
+    pretrained = _plain_emotion_loop(cfg.model_copy(update={"steps": 3}), stills, 0)
+    expected = _plain_emotion_loop(cfg, [*clips, *stills], 0, pretrained.state_dict())
     assert same_weights(first, expected), "Ray Train changed the classifier's weights"
+    assert not same_weights(expected, _plain_emotion_loop(cfg, [*clips, *stills], 0))   # the stills phase counts
 
-    # Killed after its step-4 checkpoint, before the last one: the rerun resumes from step 4.
+    # Killed after its step-4 checkpoint, before the last one: the rerun keeps the finished stills phase and
+    # resumes the clips phase from step 4.
     assert drop_newest_checkpoint(out / "ray" / emotion_train.RUN_NAME) == 4
-    resumed = in_fresh_process(train_emotion_classifier, cfg, 0, supervision["pose"], out, metrics, RAY)
+    resumed = in_fresh_process(train_emotion_classifier, cfg, 0, supervision["pose"], out, metrics, RAY,
+                               stills=stills)
     assert resumed["resumed_at_step"] == 4
     assert same_weights(first, load_emotion_classifier(out / "model.pt"))
     assert {**json.loads(metrics.read_text()), "resumed_at_step": 0} == saved
     assert log_losses(metrics).equals(log)
-
-
-def test_still_clips_are_trained_on_alone_first_then_mixed_into_the_clips(supervision, on_ray_head):
-    # The plain loops' weights: 3 steps on the still clips alone, then the stage's 6 steps on clips and stills from
-    # those weights. The stills here are the fixture's own training clips under other names (two frames each).
-    cfg, root = emotion_cfg(stills=EmotionStillsConfig(identities=1, frames=2, pretrain_steps=3)), supervision["root"]
-    out, metrics = root / "emo_stills", root / "es" / "m.json"
-    train_table, _ = emotion_tables(supervision["pose"])
-    clips = load_emotion_clips(train_table, cfg.input_size)
-    stills = [EmotionClip(f"still__{c.uid}", c.label, c.frames[:2]) for c in clips]
-    result = in_fresh_process(train_emotion_classifier, cfg, 0, supervision["pose"], out, metrics, RAY, stills=stills)
-    assert result["still_clips"] == len(stills) and result["train_clips"] == len(clips)
-    assert result["pretraining"]["steps"] == 3 and result["pretraining"]["still_clips"] == len(stills)
-    assert pd.read_csv(metrics.with_name("pretrain_log.csv")).step.tolist() == [2, 3]
-    pretrained = _plain_emotion_loop(cfg.model_copy(update={"steps": 3}), stills, 0)
-    expected = _plain_emotion_loop(cfg, [*clips, *stills], 0, pretrained.state_dict())
-    assert same_weights(load_emotion_classifier(out / "model.pt"), expected)
-    assert not same_weights(expected, _plain_emotion_loop(cfg, [*clips, *stills], 0))
 
 
 def test_emotion_training_crops_are_the_crops_acc_emo_judges(supervision):

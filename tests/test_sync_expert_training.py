@@ -1,7 +1,7 @@
 """The lip-sync expert on the supervision fixture (tests/supervision_fixture.py): it trains on Ray Train to the very
 weights of the plain single-process loop it had before it, writes a model, metrics and a training log, resumes after a
-kill to the weights of an uninterrupted run, drops checkpoints of other parameters, and its evaluation recovers
-injected audio shifts."""
+kill to the weights of an uninterrupted run, keys its checkpoints by every setting that changes training, and its
+evaluation recovers injected audio shifts."""
 
 from __future__ import annotations
 
@@ -31,14 +31,12 @@ from eat.sync.train import (
 )
 from eat.sync.wav2lip_expert import SyncExpert
 from metrics.sync import evaluate_offset
-from tests.processes import in_fresh_process
+from tests.processes import drop_newest_checkpoint, in_fresh_process
 from tests.supervision_fixture import (
     CLIPS,
     N_MELS,
     RAY,
     SIZE,
-    checkpoints,
-    drop_newest_checkpoint,
     log_losses,
     same_weights,
     sync_cfg,
@@ -63,7 +61,7 @@ def _plain_sync_loop(cfg: SyncExpertConfig, clips: list[SyncClip], seed: int) ->
     return model
 
 
-def test_sync_expert_trains_to_the_plain_loops_weights_resumes_and_drops_other_runs(supervision, on_ray_head):
+def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_and_other_settings_start_over(supervision, on_ray_head):
     cfg, root = sync_cfg(), supervision["root"]
     out, metrics = root / "sync_whole", root / "sw" / "m.json"
     whole = in_fresh_process(train_sync_expert, cfg, 0, supervision["pose"], supervision["audio"], out, metrics, RAY)
@@ -91,12 +89,12 @@ def test_sync_expert_trains_to_the_plain_loops_weights_resumes_and_drops_other_r
     assert {**again, "resumed_at_step": 0} == saved, "resumed metrics differ from the uninterrupted run's"
     assert log_losses(metrics).equals(log)
 
-    # Other parameters: their checkpoints are dropped and training starts over.
-    before = checkpoints(out / "ray" / sync_train.RUN_NAME)
-    other = in_fresh_process(train_sync_expert, sync_cfg(lr=5e-4), 0, supervision["pose"], supervision["audio"], out,
-                             metrics, RAY)
-    assert other["resumed_at_step"] == 0 and other["steps"] == 6
-    assert before and not before & checkpoints(out / "ray" / sync_train.RUN_NAME)
+    # Other parameters make another run: its digest differs, so the shared loop drops these checkpoints and starts
+    # over (tests/test_ray_runtime.py); the checkpoint and log intervals change nothing trained, so not the digest.
+    assert sync_train.run_digest(0, sync_cfg(lr=5e-4), clips) != sync_train.run_digest(0, cfg, clips)
+    assert sync_train.run_digest(1, cfg, clips) != sync_train.run_digest(0, cfg, clips)
+    assert sync_train.run_digest(0, sync_cfg(checkpoint_every=3, log_every=3), clips) == \
+        sync_train.run_digest(0, cfg, clips)
 
 
 def _perfect_embedder(clip: SyncClip) -> tuple[np.ndarray, np.ndarray]:
