@@ -61,7 +61,8 @@ def _plain_sync_loop(cfg: SyncExpertConfig, clips: list[SyncClip], seed: int) ->
     return model
 
 
-def test_sync_expert_trains_to_the_plain_loops_weights_and_resumes_and_other_settings_start_over(supervision, on_ray_head):
+def test_sync_expert_trains_to_the_plain_loops_weights_resumes_and_keys_its_runs_by_their_settings(
+        supervision, on_ray_head):
     cfg, root = sync_cfg(), supervision["root"]
     out, metrics = root / "sync_whole", root / "sw" / "m.json"
     whole = in_fresh_process(train_sync_expert, cfg, 0, supervision["pose"], supervision["audio"], out, metrics, RAY)
