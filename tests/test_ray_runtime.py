@@ -20,7 +20,7 @@ from eat.ray_runtime import (
     remote_options,
     resolve_address,
 )
-from eat.ray_train import RAY_RUN_RECORD, STATE_FILE, latest_checkpoint
+from eat.ray_train import RAY_RUN_RECORD, STATE_FILE, latest_checkpoint, lean_torch_trainer
 from tests.processes import processes_under
 
 
@@ -117,3 +117,17 @@ def test_latest_checkpoint_picks_the_newest_of_this_digest_and_skips_rays_run_re
     assert (folder.name, step) == ("checkpoint_b", 8)
     assert not (tmp_path / "checkpoint_c").exists()               # another digest's checkpoint is stale
     assert (tmp_path / RAY_RUN_RECORD).read_text() == "{}"
+
+
+def test_the_trainer_keeps_rays_callbacks_but_the_dataset_manager_and_placement_group_cleaner(tmp_path):
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    def kinds(trainer_class: type) -> list[str]:
+        trainer = trainer_class(lambda config: None, scaling_config=ScalingConfig(num_workers=1),
+                                run_config=RunConfig(storage_path=str(tmp_path), name="unused"))
+        return [type(c).__name__ for c in trainer._create_default_callbacks()]
+
+    lean, full = kinds(lean_torch_trainer()), kinds(TorchTrainer)
+    assert set(full) - set(lean) == {"DatasetsCallback", "PlacementGroupCleanerCallback"}
+    assert "BackendSetupCallback" in lean and [k for k in full if k in lean] == lean   # the rest, in Ray's order
