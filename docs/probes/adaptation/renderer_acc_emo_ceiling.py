@@ -1,12 +1,16 @@
 """Acc_emo ceiling of the renderer: MEAD test clips re-rendered from their own keypoints (Table 3 protocol)."""
-import sys, time
+import sys
+import time
+
 import numpy as np
-from eat.config import load_params, EMOTIONS
+
 from eat.adapt.heldout import heldout_clips
-from eat.latent.pca import ExpressionBasis
-from eat.evaluation import generate_reconstruction
-from eat.emotion.train import load_emotion_classifier
+from eat.config import EMOTIONS, load_params
 from eat.emotion.predict import predict_videos
+from eat.emotion.train import load_emotion_classifier
+from eat.evaluation import generate_reconstruction
+from eat.latent.pca import ExpressionBasis
+
 params = load_params("params.yaml")
 basis = ExpressionBasis.load("models/pca", params.latent.pca_components)
 clips = heldout_clips(params, "data/features/latent.parquet", "data/features/audio.parquet", basis,
