@@ -118,9 +118,9 @@ def lean_torch_trainer() -> type:
       controller die while its driver lives on. A stage's controller dies only with its driver, whose job's end frees
       them.
 
-    Measured on the micro profile's DAG (2-core AMD EPYC with AVX512-BF16, ``docs/probes/test_suite/``): about
-    4.8 CPU-seconds less per training stage (243 → 205 s over its 8 runs), the same weights. It overrides a private
-    method of the pinned Ray (constraints.txt); ``tests/test_ray_runtime.py`` checks what it keeps and drops.
+    A one-step run on a 2-core AMD EPYC with AVX512-BF16 (``docs/probes/test_suite/``) takes 11.3 s and 13.9
+    CPU-seconds instead of 13.4 s and 18.4, with the same weights. It overrides a private method of the pinned Ray
+    (constraints.txt); ``tests/test_ray_runtime.py`` checks what it keeps and drops.
     """
     from ray.train.torch import TorchTrainer  # local: see resume_state
     from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
