@@ -212,15 +212,10 @@ def kill_at_first_checkpoint(args: list[str], storage: Path, ray_head: RayHead) 
     assert list(storage.glob("checkpoint_*/state.pt")), "no checkpoint was written before the kill"
 
 
-def checkpoints(run: Path) -> set[Path]:
-    """The Ray Train checkpoint folders of ``run`` (not Ray's run record beside them)."""
-    return {folder for folder in run.glob("checkpoint_*") if folder.is_dir()}
-
-
 def drop_newest_checkpoint(run: Path) -> int:
     """Delete the newest Ray Train checkpoint of ``run`` (what a run killed before writing it leaves); the step of
-    the newest one left."""
-    steps = {folder: read_state(folder)["step"] for folder in checkpoints(run)}
+    the newest one left. Ray's run record beside the checkpoint folders is not one."""
+    steps = {folder: read_state(folder)["step"] for folder in run.glob("checkpoint_*") if folder.is_dir()}
     newest = max(steps, key=steps.get)
     shutil.rmtree(newest)
     return max(step for folder, step in steps.items() if folder != newest)

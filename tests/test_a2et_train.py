@@ -1,8 +1,8 @@
 """A2ET pretraining (eat/a2et): window assembly at clip edges, the PCA → E → K path, the drawn pose image, and
-the ``train_a2et`` stage on a tiny fixture: the latent phase writes its outputs, and a killed run resumes to the
-same weights as an uninterrupted one. The full phase, its held-out scores and log, run in the end-to-end test of the
-whole DAG (tests/test_pipeline_e2e.py); checkpoints of other parameters are dropped in the shared Ray Train loop
-(tests/test_sync_expert_training.py)."""
+the ``train_a2et`` stage on a tiny fixture: the latent phase writes its outputs, and a run cut short before its last
+checkpoint resumes to the same weights as an uninterrupted one. The full phase, its held-out scores and log, run in
+the end-to-end test of the whole DAG (tests/test_pipeline_e2e.py); checkpoints of other parameters are dropped in the
+shared Ray Train loop (tests/test_ray_runtime.py)."""
 
 from __future__ import annotations
 
