@@ -8,13 +8,13 @@ run and 3 s after it (the helper actors' exit), so run it alone on the machine.
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from micro_dag_cpu import busy_cpu_seconds  # this folder is on sys.path when the script runs
 
 from tests.processes import stage_env, start_ray_head
 
@@ -32,11 +32,6 @@ def worker(config):
 rt.fit(worker, {}, storage=Path(sys.argv[1]), name="noop", digest="noop", steps=1, num_workers=1,
        threads_per_worker=1, ray=load_params("params.yaml").ray)
 """
-
-
-def busy_cpu_seconds() -> float:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def main(repeats: int) -> None:
